@@ -1,0 +1,129 @@
+"""The `m3el` command line: one subcommand per library feature, each a thin call into m3el_lib.
+
+Each subcommand is an `add_<name>(subparsers)` function that declares its arguments and sets
+`func` to a runner returning the exit code. Heavy imports happen inside the runners so that
+`m3el info` and `m3el validate` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__, config
+
+
+def add_info(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("info", help="versions, profile and paths")
+    parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
+    parser.set_defaults(func=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from .provenance import git_commit, package_versions
+    from .registry import REGISTRY, local_copy
+
+    profile = config.get_profile(args.profile)
+    print(f"m3el_lib {__version__}  (commit {git_commit()})")
+    for name, version in package_versions().items():
+        print(f"  {name:<16} {version}")
+    print(f"profile         {profile.name}: {profile.description}")
+    print(f"M3EL_HOME       {config.home()}")
+    print(f"data            {config.data_dir()}")
+    print(f"cache           {config.cache_dir()}")
+    print(f"results         {config.results_dir(profile.name)}")
+    print(f"dataset         {profile.dataset_path}{'' if profile.dataset_path.exists() else '  (not built/downloaded yet)'}")
+    print(f"snapshot        {config.SNAPSHOT_DIR}")
+    for name in sorted(REGISTRY):
+        found = local_copy(name)
+        print(f"download {name:<22} {found or 'not here (m3el fetch/register)'}")
+    return 0
+
+
+def add_validate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("validate", help="check a dataset in the release format and summarise it")
+    parser.add_argument("path", type=Path, help="a .json/.jsonl file or a folder of them")
+    parser.add_argument("--lenient", action="store_true", help="load the good records, quarantine the bad ones")
+    parser.add_argument("--quarantine", type=Path, default=None, help="where the lenient mode's report goes")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(func=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from .io import DatasetError, load_dataset
+    from .summary import format_summary, summarize
+
+    try:
+        dataset = load_dataset(args.path, strict=not args.lenient, quarantine_path=args.quarantine)
+    except DatasetError as err:
+        print(f"invalid dataset:\n{err}", file=sys.stderr)
+        return 1
+    summary = summarize(dataset)
+    print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else format_summary(summary))
+    if dataset.rejected:
+        print(f"{len(dataset.rejected)} record(s) rejected; report: {dataset.quarantine_path}", file=sys.stderr)
+        for rejected in dataset.rejected[:20]:
+            for problem in rejected.problems:
+                print(f"  {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_fetch(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("fetch", help="download a registry entry into the cache (resumable, verified)")
+    parser.add_argument("name", help="registry entry, e.g. m3el-release or clip-vit-b-32-openai")
+    parser.set_defaults(func=run_fetch)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from .registry import ChecksumMismatch, DownloadUnavailable, fetch
+
+    try:
+        print(fetch(args.name))
+    except (DownloadUnavailable, ChecksumMismatch, KeyError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("register", help="adopt a file you downloaded by hand (verified)")
+    parser.add_argument("name", help="registry entry")
+    parser.add_argument("path", type=Path)
+    parser.set_defaults(func=run_register)
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from .io import DatasetError
+    from .registry import ChecksumMismatch, register
+
+    try:
+        print(register(args.name, args.path))
+    except (ChecksumMismatch, DatasetError, FileNotFoundError, KeyError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
+
+
+# Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="m3el", description="The M³EL companion's command line.")
+    parser.add_argument("--version", action="version", version=f"m3el_lib {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
