@@ -10,7 +10,6 @@ dataset's root folder.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
@@ -111,7 +110,8 @@ def iter_raw_records(file: Path) -> Iterator[tuple[str, Any]]:
 
 def _iter_json_lines(file: Path, text: str) -> Iterator[tuple[str, Any]]:
     index = 0
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also breaks at U+0085 and U+2028, which JSON keeps raw.
+    for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -400,10 +400,3 @@ def dataset_checksum(path: Path | str) -> str:
     """Checksum of a dataset's record files (not its pictures): the data id in provenance."""
     root, files = record_files(Path(path))
     return sha256_tree(root, files)
-
-
-def relative_to_cwd(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
