@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -37,9 +38,9 @@ from m3el_lib.fsutil import atomic_write_bytes
 
 T = TypeVar("T")
 
+# The project's description (pyproject.toml), in ASCII because HTTP headers must be latin-1.
 PROJECT_DESCRIPTION = (
-    "offline-first companion to the paper 'M3EL: A Multi-task Multi-topic Dataset for Multi-modal "
-    "Entity Linking'"
+    "offline-first companion to M3EL: A Multi-task Multi-topic Dataset for Multi-modal Entity Linking"
 )
 PROJECT_URL = "https://arxiv.org/abs/2410.18096"
 DEFAULT_MIN_INTERVAL_S = 0.5
@@ -100,15 +101,10 @@ Transport = Callable[[HttpRequest], HttpResponse]
 
 
 def project_version() -> str:
-    """The installed package's version, or "dev" for a source checkout that is not installed."""
-    from importlib import metadata
+    """The library's version (`m3el_lib.__version__`)."""
+    import m3el_lib
 
-    for dist in ("m3el", "m3el-lib", "m3el_lib"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "dev"
+    return str(getattr(m3el_lib, "__version__", "0"))
 
 
 def default_user_agent() -> str:
@@ -116,7 +112,7 @@ def default_user_agent() -> str:
     override = os.environ.get("M3EL_USER_AGENT", "").strip()
     if override:
         return override
-    return f"m3el-companion/{project_version()} ({PROJECT_DESCRIPTION}; {PROJECT_URL}) python-urllib"
+    return f"m3el-companion/{project_version()} ({PROJECT_DESCRIPTION}; {PROJECT_URL}) python-urllib/{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def network_allowed() -> bool:
