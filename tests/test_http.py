@@ -230,3 +230,10 @@ def test_offline_switch_refuses_the_network(monkeypatch):
     assert not http.network_allowed()
     monkeypatch.delenv("M3EL_OFFLINE")
     assert http.network_allowed()  # allowed explicitly even inside pytest
+
+
+def test_a_cut_off_body_is_retried(tmp_path):
+    import http.client as stdlib_http
+
+    client, transport, clock = make_client(tmp_path, [stdlib_http.IncompleteRead(b"{"), reply()])
+    assert client.get(URL).status == 200 and clock.sleeps == [1.0]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import sys
@@ -303,7 +304,7 @@ class HttpClient:
                 response = self.transport(request)
             except NetworkDisabledError:
                 raise
-            except OSError as error:  # URLError, timeouts, resets: transient, worth a retry
+            except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, resets, cut-off bodies
                 last_problem = f"connection failed: {error}"
             else:
                 if 200 <= response.status < 300 or response.status in ok_statuses:
