@@ -1,0 +1,158 @@
+"""Modality encoders: what text a mention or entity is, how pictures are read, batched embedding.
+
+T inputs: a mention is its sentence; an entity is its name and description ("name: description").
+I inputs: the picture file (resolved by `Dataset.image_path`, never outside the data root).
+TI: `m3el_lib.fusion.fuse` of the T and I embeddings (the L2-normalised sum; see that module).
+
+The missing-picture policy (one policy for every model and baseline): a picture whose file is
+missing, unreadable, outside the data root or not decodable gets a ZERO embedding and is flagged
+in the returned `missing` mask (the evaluation counts these per task). Consequences, by design:
+- I mention with a zero embedding: every candidate scores exactly 0, a full tie, so under the
+  evaluation's tie rule (expected rank over random tie-breaking) the mention scores chance.
+- I candidate with a zero embedding: it scores 0 against any mention, i.e. neither similar nor
+  dissimilar: it ranks by chance among other unreadable ones.
+- TI: `fuse(text, 0)` is the text embedding alone, so a TI side without its picture falls back
+  to its text (still counted as missing).
+Instances whose record has no picture at all do not qualify for I/TI tasks (`Instance.tasks`);
+this policy is only for pictures a record names but that cannot be used.
+
+Any object with `encode_text_batch(list[str])`, `encode_image_batch(Tensor)`, `preprocess`, and
+`device` can be encoded (a `LoadedModel`, or a baseline's single-tower encoder).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .schema import Entity, Instance
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+MAX_IMAGE_PIXELS = 40_000_000  # larger files are treated as undecodable (decompression bombs)
+
+
+class Encoder(Protocol):
+    """What the encoding functions need from a model: batched raw embeddings and an image transform."""
+
+    def encode_text_batch(self, texts: list[str]) -> torch.Tensor: ...
+
+    def encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor: ...
+
+    preprocess: Callable
+
+
+def mention_text(inst: Instance) -> str:
+    """The T input of a mention: its sentence."""
+    return inst.sentence.strip()
+
+
+def entity_text(entity: Entity) -> str:
+    """The T input of an entity: its name and description."""
+    name, description = entity.name.strip(), entity.description.strip()
+    if name and description:
+        return f"{name}: {description}"
+    return name or description
+
+
+@torch.no_grad()
+def encode_texts(lm: Encoder, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
+    """L2-normalised text embeddings [N, D] (float32, CPU), in the order given."""
+    if not texts:
+        raise ValueError("encode_texts needs at least one text")
+    with _eval_mode(lm):
+        chunks = [lm.encode_text_batch(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+    return F.normalize(torch.cat(chunks).float(), dim=-1)
+
+
+def load_image(path: Path | None):
+    """The picture at `path` as RGB PIL image, or None when missing or not decodable."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    return None
+                return image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        log.debug("picture %s unusable: %s", path, err)
+        return None
+
+
+@torch.no_grad()
+def encode_images(
+    lm: Encoder, paths: Sequence[Path | None], batch_size: int = DEFAULT_BATCH_SIZE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """L2-normalised image embeddings [N, D] and a bool mask [N] of unusable pictures (zero rows)."""
+    if not paths:
+        raise ValueError("encode_images needs at least one path")
+    with _eval_mode(lm):
+        return _encode_images(lm, paths, batch_size)
+
+
+def _encode_images(lm: Encoder, paths: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rows: list[torch.Tensor | None] = [None] * len(paths)
+    missing = torch.zeros(len(paths), dtype=torch.bool)
+    for start in range(0, len(paths), batch_size):
+        batch_positions, pixels = [], []
+        for position in range(start, min(start + batch_size, len(paths))):
+            image = load_image(paths[position])
+            if image is None:
+                missing[position] = True
+                continue
+            batch_positions.append(position)
+            pixels.append(lm.preprocess(image))
+        if pixels:
+            embedded = F.normalize(lm.encode_image_batch(torch.stack(pixels)).float(), dim=-1)
+            for row, position in zip(embedded, batch_positions):
+                rows[position] = row
+    dim = _image_dim(lm, rows)
+    zero = torch.zeros(dim)
+    return torch.stack([row if row is not None else zero for row in rows]), missing
+
+
+def _image_dim(lm: Encoder, rows: list[torch.Tensor | None]) -> int:
+    for row in rows:
+        if row is not None:
+            return int(row.shape[0])
+    # Every picture unusable: still return zero rows of the right width, found with a blank picture.
+    from PIL import Image
+
+    blank = lm.preprocess(Image.new("RGB", (32, 32)))
+    return int(lm.encode_image_batch(blank.unsqueeze(0)).shape[1])
+
+
+@contextlib.contextmanager
+def _eval_mode(lm: Encoder) -> Iterator[None]:
+    """Embed in eval mode (no dropout, frozen batch-norm) and give the caller's mode back after."""
+    model = getattr(lm, "model", None)
+    if not isinstance(model, torch.nn.Module):
+        yield
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def picture_path(dataset, ref) -> Path | None:
+    """The file of a record's picture via `Dataset.image_path`; a path escaping the root counts as missing."""
+    from .io import DatasetError
+
+    try:
+        return dataset.image_path(ref)
+    except DatasetError as err:
+        log.warning("%s", err)
+        return None
