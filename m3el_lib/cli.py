@@ -107,8 +107,51 @@ def run_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_evaluate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("evaluate", help="score a model on the 9 tasks, per topic: Acc@1 (ACC), Hits@k, MRR, 95%% CIs, chance")
+    parser.add_argument("--model", default=None, help="m3el-mini-dual, m3el-tiny-random or an open_clip name (default: the profile's)")
+    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag, e.g. openai (default: the profile's for its model)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a fine-tuned state_dict file to load into the model")
+    parser.add_argument("--data", default=None, help="dataset folder/file or name under the data folder (default: the profile's)")
+    parser.add_argument("--split", default=None, help="train, val, test or all (default: test when present, else all)")
+    parser.add_argument("--full-kb", action="store_true", help="also rank against every entity of the dataset")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with per-task and per-topic metrics")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the profile's)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--no-save", action="store_true", help="do not write results under the results folder")
+    parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
+    parser.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import format_result, run_model_evaluation
+    from .io import DatasetError
+    from .models import ModelUnavailable
+
+    profile = config.get_profile(args.profile)
+    model = args.model or profile.model
+    # The profile's pretrained tag goes with the profile's model only.
+    pretrained = args.pretrained if args.pretrained is not None else (profile.pretrained or None) if model == profile.model else None
+    device = args.device or profile.device  # "auto" is resolved by models.load_model
+    try:
+        result, paths = run_model_evaluation(
+            model, args.data, pretrained=pretrained, checkpoint=args.checkpoint, split=args.split, full_kb=args.full_kb,
+            n_bootstrap=args.bootstrap, seed=args.seed, device=device, batch_size=args.batch_size,
+            profile=profile.name, save=not args.no_save,
+        )
+    except (DatasetError, ModelUnavailable, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else format_result(result))
+    for path in paths:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

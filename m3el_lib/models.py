@@ -272,7 +272,7 @@ def _build_sample_model(seed: int) -> tuple[torch.nn.Module, Callable, Callable,
     from open_clip.transform import image_transform
 
     cfg = sample_model_config()
-    with _quiet_loading(), _hub_offline(), _seeded(seed):
+    with quiet_loading(), _hub_offline(), _seeded(seed):
         model = CustomTextCLIP(**cfg)
         tokenizer = HFTokenizer(cfg["text_cfg"]["hf_tokenizer_name"], context_length=SAMPLE_CONTEXT_LENGTH)
     _load_efficientnet_trunk(model.visual.trunk)
@@ -283,7 +283,7 @@ def _build_sample_model(seed: int) -> tuple[torch.nn.Module, Callable, Callable,
 
 
 @contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
+def quiet_loading() -> Iterator[None]:
     """Hide loading chatter: MiniLM's unused pooler weights (expected: we mean-pool), progress
     bars, and open_clip's own log lines about a failed tag (our exception says it better)."""
     try:
@@ -352,7 +352,7 @@ def _build_open_clip_model(
         if registered is not None:
             return _load_registered_openai(registered, tokenizer)
     try:
-        with _hub_offline(), _seeded(seed), _quiet_loading():
+        with _hub_offline(), _seeded(seed), quiet_loading():
             model, preprocess_train, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained)
     except RuntimeError as err:
         raise ModelUnavailable(_weights_missing_message(name, pretrained, err)) from err
@@ -386,7 +386,6 @@ def _weights_missing_message(name: str, pretrained: str | None, err: Exception) 
     lines = [f"could not load {name} with pretrained={pretrained!r} ({err})."]
     if name == "ViT-B-32" and pretrained == "openai":
         lines.append(unavailable_message(OPENAI_REGISTRY_ENTRY, "not registered and not in the open_clip cache"))
-        lines.append(f"  then: m3el register {OPENAI_REGISTRY_ENTRY} PATH/TO/ViT-B-32.pt")
     else:
         lines.append(
             "  offline, open_clip needs its weights in its cache; or pass a local file: "

