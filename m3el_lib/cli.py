@@ -150,8 +150,47 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_build_dataset(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("build-dataset", help="build a dataset with the construction pipeline (offline snapshot or live Wikimedia)")
+    parser.add_argument("--source", choices=("snapshot", "wikimedia"), default="snapshot")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically when the build finishes)")
+    parser.add_argument("--topics", nargs="+", default=None, help="topics to use (default: the source's first five)")
+    parser.add_argument("--per-topic", type=int, default=None, help="entities per topic (default: all the source offers)")
+    parser.add_argument("--candidates", type=int, default=3, help="negatives per instance (default 3, as in the release)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None, help="HTTP cache folder of the live source (default: M3EL_HOME/cache/http)")
+    parser.set_defaults(func=run_build_dataset)
+
+
+def run_build_dataset(args: argparse.Namespace) -> int:
+    import time
+
+    from .construction.build import build_dataset
+
+    if args.source == "snapshot":
+        from .construction.snapshot import SnapshotSource
+
+        source = SnapshotSource()
+    else:
+        from .construction.wikimedia import WikimediaSource
+
+        source = WikimediaSource(cache_dir=args.cache or config.cache_dir() / "http")
+    started = time.perf_counter()
+    try:
+        manifest = build_dataset(source, args.out, topics=args.topics, per_topic=args.per_topic,
+                                 candidates=args.candidates, seed=args.seed, progress=True)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 1
+    counts = manifest["counts"]
+    print(f"{counts['instances']:,} instances ({counts['by_split']}) in {time.perf_counter() - started:.1f} s")
+    print("test instances per task: " + ", ".join(f"{t} {v['test']}" for t, v in counts["by_task_and_split"].items()))
+    print(f"manifest: {args.out / 'manifest.json'}  checksum {manifest['checksum']}")
+    return 0
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_evaluate]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_evaluate, add_build_dataset]
 
 
 def build_parser() -> argparse.ArgumentParser:

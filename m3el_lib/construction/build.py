@@ -1,0 +1,327 @@
+"""Run the construction stages end to end: `build_dataset(source, out_dir, ...)`.
+
+The run is resumable and its output atomic. Everything is built in a work folder beside the
+output (`.<name>.work/`): the selected entities and the finished instances of each topic are
+checkpointed there as soon as the topic is done, pictures are copied into a staging folder once,
+and only a complete dataset replaces `out_dir` (by renaming the staging folder). A rerun with the
+same parameters after an interruption picks up the finished topics; other parameters start over.
+
+Output: `out_dir/{train,val,test}.jsonl` in the release format with our extra fields,
+`out_dir/images/`, and `out_dir/manifest.json` (counts per topic, task and split, candidate
+recall, image coverage, mention-image kinds, skipped entities, source versions, parameters, and
+`checksum`, the sha256 over every other output file, which is the same on every run).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import asdict, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, Sequence
+
+from .. import __version__
+from ..fsutil import atomic_write_json, atomic_write_lines, sha256_bytes, sha256_tree
+from ..io import instance_to_record, record_to_instance, write_dataset
+from ..schema import SPLITS, TASK_NAMES, Entity, ImageRef, Instance
+from . import stages
+from .source import KnowledgeSource, SourceEntity, SourceImage
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+
+
+def default_work_dir(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.work"
+
+
+def build_dataset(
+    source: KnowledgeSource,
+    out_dir: Path | str,
+    topics: Sequence[str] | None = None,
+    per_topic: int | None = None,
+    candidates: int = 3,
+    seed: int = 0,
+    progress: bool = True,
+    max_mentions: int = 3,
+    split_ratios: dict[str, float] | None = None,
+    work_dir: Path | str | None = None,
+) -> dict[str, Any]:
+    """Build a dataset from `source` into `out_dir` and return its manifest."""
+    out_dir = Path(out_dir)
+    work = Path(work_dir) if work_dir else default_work_dir(out_dir)
+    chosen_topics = list(topics) if topics else source.topics()[:5]
+    unknown = [t for t in chosen_topics if t not in source.topics()]
+    if unknown:
+        raise ValueError(f"unknown topic(s) {unknown} for source {source.name!r}; it has {source.topics()}")
+    params = {
+        "source": source.name, "kb": source.kb, "topics": chosen_topics, "per_topic": per_topic,
+        "candidates": candidates, "seed": seed, "max_mentions": max_mentions,
+        "split_ratios": split_ratios or stages.SPLIT_RATIOS, "prefer_image_negatives": True,
+    }
+    _prepare_work(work, params)
+    staging = work / "staging"
+
+    selected = _select(source, chosen_topics, per_topic, work)
+    universe = [e for topic in chosen_topics for e in selected[topic]]
+    similar = stages.SimilarityIndex(universe)
+    similar_with_images = stages.SimilarityIndex(e for e in universe if e.images)
+    copier = _ImageCopier(source, staging / "images")
+
+    instances: list[Instance] = []
+    skipped: dict[str, dict[str, list[str]]] = {}
+    recall: dict[str, list[bool]] = {}
+    tiers: Counter[str] = Counter()
+    for topic in chosen_topics:
+        done = work / "instances" / f"{topic}.jsonl"
+        if not done.exists():
+            records, topic_skipped = _topic_instances(
+                source, topic, selected[topic], similar, similar_with_images, copier, candidates, seed, max_mentions, progress
+            )
+            atomic_write_lines(done, [json.dumps({"skipped": topic_skipped}, sort_keys=True)] + [json.dumps(r, ensure_ascii=False) for r in records])
+        lines = done.read_text(encoding="utf-8").splitlines()
+        skipped[topic] = json.loads(lines[0])["skipped"]
+        topic_instances = [record_to_instance(json.loads(line)) for line in lines[1:]]
+        for inst in topic_instances:
+            if inst.instance_id.endswith("-0"):  # one recall/tier count per gold entity, not per mention
+                recall.setdefault(topic, []).append(bool(inst.provenance["name_search_recall"]))
+                tiers.update(inst.provenance["candidate_tiers"].values())
+        instances += topic_instances
+
+    strata = {inst.qid: ("picture" if inst.provenance.get("gold_has_picture") else "text") for inst in instances}
+    splits = stages.assign_splits(strata, seed, params["split_ratios"], strata)
+    instances = [replace(inst, split=splits[inst.qid]) for inst in instances]
+    instances.sort(key=lambda i: (SPLITS.index(i.split), chosen_topics.index(i.topic), _id_key(i.instance_id)))
+
+    for stale in staging.glob("*.jsonl"):
+        stale.unlink()
+    write_dataset(instances, staging)
+    checksum = sha256_tree(staging)
+    manifest = _manifest(source, params, instances, selected, skipped, recall, tiers, checksum)
+    atomic_write_json(staging / "manifest.json", manifest)
+    _swap_into_place(staging, out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+# ---------------------------------------------------------------- work folder and checkpoints
+
+
+def _prepare_work(work: Path, params: dict[str, Any]) -> None:
+    """Keep a work folder left by an interrupted run with the same parameters; otherwise start afresh."""
+    stamp = work / "params.json"
+    if work.exists() and (not stamp.exists() or json.loads(stamp.read_text(encoding="utf-8")) != params):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not stamp.exists():
+        atomic_write_json(stamp, params)
+
+
+def _entity_json(entity: SourceEntity) -> str:
+    return json.dumps(asdict(entity), ensure_ascii=False, sort_keys=True)
+
+
+def _entity_from_json(line: str) -> SourceEntity:
+    data = json.loads(line)
+    data["images"] = tuple(SourceImage(**image) for image in data["images"])
+    return SourceEntity(**data)
+
+
+def _select(source: KnowledgeSource, topics: Sequence[str], per_topic: int | None, work: Path) -> dict[str, list[SourceEntity]]:
+    """Stage 1, checkpointed per topic; an entity belongs to the first topic that selects it."""
+    seen: set[str] = set()
+    selected: dict[str, list[SourceEntity]] = {}
+    for topic in topics:
+        checkpoint = work / "entities" / f"{topic}.jsonl"
+        if checkpoint.exists():
+            entities = [_entity_from_json(line) for line in checkpoint.read_text(encoding="utf-8").splitlines()]
+        else:
+            entities = stages.select_entities(source, [topic], per_topic)[topic]
+            atomic_write_lines(checkpoint, [_entity_json(e) for e in entities])
+        selected[topic] = [e for e in entities if e.qid not in seen]
+        seen.update(e.qid for e in entities)
+    return selected
+
+
+def _swap_into_place(staging: Path, out_dir: Path) -> None:
+    """Replace `out_dir` by the finished staging folder with renames only."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    old = out_dir.parent / f".{out_dir.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if out_dir.exists():
+        os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _id_key(instance_id: str) -> tuple[int, int]:
+    qid, _, mention = instance_id.rpartition("-")
+    digits = "".join(ch for ch in qid if ch.isdigit())
+    return (int(digits) if digits else 0, int(mention) if mention.isdigit() else 0)
+
+
+# ---------------------------------------------------------------- stages 2-4 for one topic
+
+
+class _ImageCopier:
+    """Copies pictures into the dataset's images/ once each, named by entity and position."""
+
+    def __init__(self, source: KnowledgeSource, folder: Path):
+        self.source = source
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def local_name(entity: SourceEntity, position: int, suffix: str = "") -> str:
+        ext = PurePosixPath(entity.images[position].file_name).suffix.lower()
+        return f"{entity.qid}-{position}{suffix}{ext if ext in IMAGE_SUFFIXES else '.img'}"
+
+    def copy(self, entity: SourceEntity, position: int) -> tuple[ImageRef, bytes]:
+        image = entity.images[position]
+        name = self.local_name(entity, position)
+        target = self.folder / name
+        data = target.read_bytes() if target.exists() else self.source.image_bytes(image)
+        if not target.exists():
+            _write_file(target, data)
+        return ImageRef(image.file_name, image.url, f"images/{name}"), data
+
+    def augmented(self, entity: SourceEntity, seed: int) -> tuple[ImageRef, dict, str]:
+        _, data = self.copy(entity, 0)
+        view, params = stages.augmented_view(data, f"{seed}:{entity.qid}:augment")
+        name = f"{entity.qid}-0-aug{seed}.jpg"
+        _write_file(self.folder / name, view)
+        image = entity.images[0]
+        return ImageRef(f"{PurePosixPath(image.file_name).stem}-augmented.jpg", "", f"images/{name}"), params, sha256_bytes(view)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _candidate_entity(entity: SourceEntity, copier: _ImageCopier) -> Entity:
+    image = copier.copy(entity, 0)[0] if entity.images else None
+    return Entity(qid=entity.qid, name=entity.name, description=entity.description, image=image)
+
+
+def _topic_instances(
+    source: KnowledgeSource,
+    topic: str,
+    entities: list[SourceEntity],
+    similar: stages.SimilarityIndex,
+    similar_with_images: stages.SimilarityIndex,
+    copier: _ImageCopier,
+    k: int,
+    seed: int,
+    max_mentions: int,
+    progress: bool,
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Instances (as release records) for one topic's entities, and the entities skipped, by reason."""
+    from tqdm.auto import tqdm
+
+    records: list[dict[str, Any]] = []
+    skipped: dict[str, list[str]] = {"missing_text": [], "missing_name": []}
+    for gold in tqdm(entities, desc=f"{source.name}:{topic}", unit="entity", disable=not progress, leave=False):
+        if not gold.name.strip():
+            skipped["missing_name"].append(gold.qid)
+            continue
+        if not gold.extract.strip():
+            skipped["missing_text"].append(gold.qid)
+            continue
+        chosen = stages.choose_candidates(source, gold, k, similar, similar_with_images, seed)
+        candidates = [_candidate_entity(e, copier) for e in [gold] + chosen.negatives]
+        gold_ref = candidates[0].image
+        mentions = stages.mention_images(gold, max_mentions)
+        texts = stages.mention_texts(gold, len(mentions))
+        for number, (mention, (sentence, part)) in enumerate(zip(mentions, texts)):
+            instance_id = f"{gold.qid}-{number}"
+            image, kind, extra = _mention_image(gold, mention, copier, seed, gold_ref)
+            instance = Instance(
+                qid=gold.qid, name=gold.name, description=gold.description, sentence=sentence, image=image,
+                candidates=tuple(stages.shuffle_candidates(candidates, seed, instance_id)), topic=topic,
+                instance_id=instance_id, mention_image_kind=kind, kb=source.kb,
+                provenance={
+                    "source": source.name, "title": gold.title, "sentence_part": part,
+                    "name_search_recall": chosen.name_search_recall, "candidate_tiers": chosen.tiers,
+                    "gold_has_picture": bool(gold.images), **extra,
+                },
+            )
+            records.append(instance_to_record(instance))
+    return records, skipped
+
+
+def _mention_image(
+    gold: SourceEntity, mention: stages.MentionImage, copier: _ImageCopier, seed: int, gold_ref: ImageRef | None
+) -> tuple[ImageRef | None, str, dict[str, Any]]:
+    """The mention's picture: another picture of the entity, else an augmented view; never the gold's file."""
+    if mention.kind == "none":
+        return None, "none", {}
+    if mention.kind == "distinct":
+        position = gold.images.index(mention.image)
+        ref, data = copier.copy(gold, position)
+        _, gold_data = copier.copy(gold, 0)
+        if sha256_bytes(data) != sha256_bytes(gold_data):
+            return ref, "distinct", {"mention_image_origin": mention.image.origin}
+    ref, params, _ = copier.augmented(gold, seed)
+    assert gold_ref is None or ref.local_path != gold_ref.local_path
+    return ref, "augmented", {"mention_image_origin": gold.images[0].origin, "augmentation": params}
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def _manifest(
+    source: KnowledgeSource,
+    params: dict[str, Any],
+    instances: list[Instance],
+    selected: dict[str, list[SourceEntity]],
+    skipped: dict[str, dict[str, list[str]]],
+    recall: dict[str, list[bool]],
+    tiers: Counter[str],
+    checksum: str,
+) -> dict[str, Any]:
+    by_task_split: dict[str, Counter[str]] = {t: Counter() for t in TASK_NAMES}
+    for inst in instances:
+        for task in inst.tasks():
+            by_task_split[task.name][inst.split] += 1
+    all_recall = [r for values in recall.values() for r in values]
+    with_mention_image = sum(inst.has_mention_image for inst in instances)
+    all_candidate_images = sum(all(c.has_image for c in inst.candidates) for inst in instances)
+    golds = {inst.qid for inst in instances}
+    return {
+        "format": "m3el-dataset/1",
+        "checksum": checksum,
+        "built_by": f"m3el_lib {__version__} construction.build_dataset",
+        "source": {"name": source.name, "kb": source.kb, "versions": source.versions()},
+        "parameters": params,
+        "counts": {
+            "instances": len(instances),
+            "gold_entities": len(golds),
+            "by_topic": dict(Counter(i.topic for i in instances)),
+            "by_split": {s: sum(i.split == s for i in instances) for s in SPLITS},
+            "by_task": {t: sum(c.values()) for t, c in by_task_split.items()},
+            "by_task_and_split": {t: {s: c[s] for s in SPLITS} for t, c in by_task_split.items()},
+            "gold_entities_by_split": {s: len({i.qid for i in instances if i.split == s}) for s in SPLITS},
+            "mention_image_kinds": dict(Counter(i.mention_image_kind for i in instances)),
+            "negatives_by_tier": dict(sorted(tiers.items())),
+        },
+        "entities": {
+            "selected_by_topic": {t: len(v) for t, v in selected.items()},
+            "with_pictures_by_topic": {t: sum(bool(e.images) for e in v) for t, v in selected.items()},
+            "skipped": {t: {reason: len(ids) for reason, ids in v.items()} for t, v in skipped.items()},
+            "skipped_ids": {t: {reason: ids[:20] for reason, ids in v.items() if ids} for t, v in skipped.items()},
+        },
+        "candidate_recall": {
+            "definition": "share of gold entities that the source's name search alone retrieved (before the gold is added)",
+            "overall": round(sum(all_recall) / len(all_recall), 4) if all_recall else None,
+            "by_topic": {t: round(sum(v) / len(v), 4) for t, v in recall.items() if v},
+        },
+        "image_coverage": {
+            "instances_with_mention_image": with_mention_image,
+            "instances_with_all_candidate_images": all_candidate_images,
+            "share_with_mention_image": round(with_mention_image / len(instances), 4) if instances else None,
+            "share_with_all_candidate_images": round(all_candidate_images / len(instances), 4) if instances else None,
+        },
+    }
