@@ -1,7 +1,7 @@
 """Tests of the live Wikimedia source against recorded responses (tests/fixtures/wikimedia/).
 
 `FakeWikimedia` is a transport that answers like the real services from those files: the
-SPARQL endpoint, wbsearchentities/wbgetentities, the Wikipedia REST summaries, the Commons
+SPARQL endpoint, wbsearchentities, the Wikipedia REST summaries, the Commons
 imageinfo API and Special:FilePath. Faults (429, 5xx, malformed bodies) are injected per URL.
 The clock and sleep are fakes, so nothing waits and nothing touches the network.
 """
@@ -74,6 +74,12 @@ class FakeWikimedia:
     def route(self, url: str) -> tuple[int, bytes, dict[str, str]]:
         parts = urllib.parse.urlsplit(url)
         query = dict(urllib.parse.parse_qsl(parts.query))
+        if parts.netloc == "query.wikidata.org" and "VALUES ?item" in query["query"]:
+            ids = re.search(r"VALUES \?item \{([^}]*)\}", query["query"]).group(1).split()
+            wanted = {"http://www.wikidata.org/entity/" + i.removeprefix("wd:") for i in ids}
+            data = load("sparql/items.json")
+            data["results"]["bindings"] = [b for b in data["results"]["bindings"] if b["item"]["value"] in wanted]
+            return 200, json.dumps(data).encode(), {"content-type": "application/sparql-results+json"}
         if parts.netloc == "query.wikidata.org":
             class_qid = re.search(r"wdt:P31 wd:(Q\d+)", query["query"]).group(1)
             path = FIXTURES / "sparql" / f"{class_qid}.json"
@@ -87,11 +93,6 @@ class FakeWikimedia:
             data = json.loads(path.read_text()) if path.exists() else {"searchinfo": {"search": query["search"]}, "search": [], "success": 1}
             data["search"] = data["search"][: int(query["limit"])]
             return 200, json.dumps(data).encode(), JSON
-        if parts.netloc == "www.wikidata.org" and query.get("action") == "wbgetentities":
-            known = load("wbgetentities.json")["entities"]
-            ids = query["ids"].split("|")
-            entities = {q: known.get(q, {"id": q, "missing": ""}) for q in ids}
-            return 200, json.dumps({"entities": entities, "success": 1}).encode(), JSON
         if parts.netloc == "commons.wikimedia.org" and parts.path == "/w/api.php":
             pages = {normalise_file_name(p["title"]): p for p in load("commons_imageinfo.json")["query"]["pages"]}
             wanted = [normalise_file_name(t) for t in query["titles"].split("|")]
@@ -234,7 +235,8 @@ def test_search_name_returns_same_name_entities_best_first(fake, clock, tmp_path
     assert found[0].images[0].licence
     search = fake.urls("wbsearchentities")
     assert len(search) == 1 and "search=Casablanca" in search[0]
-    assert len(fake.urls("wbgetentities")) == 1
+    details = fake.urls("query.wikidata.org")
+    assert len(details) == 1 and "wd%3AQ7903+wd%3AQ132689" in details[0]
 
 
 def test_search_name_adds_entities_sharing_a_word(fake, clock, tmp_path):
@@ -243,18 +245,23 @@ def test_search_name_adds_entities_sharing_a_word(fake, clock, tmp_path):
     assert [e.qid for e in found] == ["Q47703", "Q184768"]
     assert [e.qid for e in source.search_name("Star Wars", 10)] == ["Q462", "Q17738"]
     queries = [dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(u).query))["search"] for u in fake.urls("wbsearchentities")]
-    assert queries == ["The Godfather", "The", "Godfather", "Star Wars", "Star", "Wars"]
+    # "The Godfather" has one content word, so no word searches; "Star Wars" has two.
+    assert queries == ["The Godfather", "Star Wars", "star", "wars"]
     # A file without a licence field keeps an empty licence rather than a guessed one.
     franchise = source.search_name("Star Wars", 1)[0]
     assert franchise.qid == "Q462" and franchise.images[0].licence == ""
 
 
-def test_search_name_respects_the_limit_and_skips_missing_items(fake, clock, tmp_path):
+def test_search_name_respects_the_limit_and_keeps_unknown_items(fake, clock, tmp_path):
     source = make_source(fake, clock, tmp_path)
     assert [e.qid for e in source.search_name("London", 2)] == ["Q84", "Q92561"]
     assert "limit=2" in fake.urls("wbsearchentities")[0]
-    fake.fail("wbsearchentities", response(200, json.dumps({"search": [{"id": "Q999999999"}, {"id": "Q90"}]}).encode()))
-    assert [e.qid for e in source.search_name("Paris", 5)] == ["Q90"]  # the deleted item is left out
+    hits = [{"id": "Q90", "label": "Paris", "description": "capital of France"}, {"id": "Q999999999", "label": "Paris"}]
+    fake.fail("wbsearchentities", response(200, json.dumps({"search": hits}).encode()))
+    found = source.search_name("Paris", 5)
+    # An item the query service knows nothing more about keeps what the search said of it.
+    assert [(e.qid, e.description, e.images) for e in found][1] == ("Q999999999", "", ())
+    assert found[0].images[0].file_name == "Paris Night.jpg" and found[0].title == "Paris"
     assert source.search_name("", 5) == [] and source.search_name("Paris", 0) == []
 
 
@@ -322,8 +329,11 @@ def test_malformed_search_responses(fake, clock, tmp_path):
     fake.fail("wbsearchentities", response(200, b'{"searchinfo": {"search": "Paris"}}'))
     with pytest.raises(MalformedResponseError, match="lacks a 'search' list"):
         source.search_name("Paris", 3)
-    fake.fail("wbgetentities", response(200, b'{"entities": {"Q90": {"id": "Q90", "labels": ["Paris"]}}}'))
-    with pytest.raises(MalformedResponseError, match="entity Q90 has an unexpected shape"):
+    fake.fail("wbsearchentities", response(200, b'{"search": [{"id": "Q90", "label": ["Paris"]}]}'))
+    with pytest.raises(MalformedResponseError, match=r"search result 0 \(Q90\): label/description not strings"):
+        source.search_name("Paris", 3)
+    fake.fail("query.wikidata.org", response(200, b'{"head": {"vars": ["item"]}, "results": {}}'))
+    with pytest.raises(MalformedResponseError, match="SPARQL results lack results.bindings"):
         source.search_name("Paris", 3)
     fake.fail("wbsearchentities", response(200, b'{"error": {"code": "badvalue", "info": "Unrecognized value for parameter \\"type\\""}}'))
     with pytest.raises(WikimediaApiError, match=r"API error badvalue: Unrecognized value .*\(https://www.wikidata.org/w/api.php\?"):
@@ -376,3 +386,70 @@ def test_the_rate_limiter_spaces_requests(fake, clock, tmp_path):
     assert len(starts) == 6  # SPARQL, 4 summaries, 1 imageinfo
     assert all(b - a >= 1.0 - 1e-9 for a, b in zip(starts, starts[1:]))
     assert clock.sleeps == [pytest.approx(0.9)] * 5
+
+
+# -- end to end through build_dataset --------------------------------------------------------------
+def build(source: WikimediaSource, out: Path, **options) -> dict:
+    from m3el_lib.construction.build import build_dataset
+
+    settings = {"topics": ["movies", "cities"], "per_topic": 5, "candidates": 3, "seed": 0, "progress": False, **options}
+    return build_dataset(source, out, **settings)
+
+
+def test_build_dataset_over_recorded_responses_writes_a_valid_dataset(fake, clock, tmp_path):
+    from m3el_lib.io import load_dataset
+
+    out = tmp_path / "out"
+    manifest = build(make_source(fake, clock, tmp_path / "cache"), out)
+    dataset = load_dataset(out)  # strict: raises on any bad record
+    assert len(dataset.instances) == manifest["counts"]["instances"] > 0
+    assert {i.kb for i in dataset.instances} == {"wikidata"}
+    assert {i.topic for i in dataset.instances} == {"movies", "cities"}
+    assert all(len(i.candidates) == 4 for i in dataset.instances)
+    assert manifest["source"]["name"] == "wikimedia" and "Q11424" in manifest["source"]["versions"]["topic_classes"]
+    # The Godfather (summary 404) and Rome (no article) have no lead paragraph: counted, not dropped silently.
+    assert manifest["entities"]["skipped_ids"] == {"movies": {"missing_text": ["Q47703"]}, "cities": {"missing_text": ["Q220"]}}
+    casablanca = next(i for i in dataset.instances if i.qid == "Q7903")
+    assert "Q132689" in {c.qid for c in casablanca.candidates}  # the film is a same-name candidate of the city
+    for instance in dataset.instances:
+        for candidate in instance.candidates:
+            if candidate.image is not None:
+                assert (out / candidate.image.local_path).read_bytes().startswith(b"\x89PNG")
+    # Same recorded responses, same seed: the same dataset (checksum), now from the HTTP cache alone.
+    again = FakeWikimedia()
+    manifest2 = build(make_source(again, FakeClock(), tmp_path / "cache"), tmp_path / "out2")
+    assert manifest2["checksum"] == manifest["checksum"] and again.requests == []
+
+
+def test_build_dataset_with_a_malformed_response_writes_nothing(fake, clock, tmp_path):
+    out = tmp_path / "out"
+    fake.fail("summary/Casablanca", response(200, b'{"title": "Casablanca"}'))  # no 'extract'
+    with pytest.raises(MalformedResponseError, match=r"page summary lacks a string 'extract' \(https://en.wikipedia.org/api/rest_v1/page/summary/Casablanca"):
+        build(make_source(fake, clock, tmp_path / "cache"), out)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_failed_rebuild_leaves_the_previous_dataset_intact(fake, clock, tmp_path):
+    from m3el_lib.io import dataset_checksum
+
+    out = tmp_path / "out"
+    build(make_source(fake, clock, tmp_path / "cache"), out)
+    before = dataset_checksum(out)
+    broken = FakeWikimedia()
+    broken.fail("query.wikidata.org", response(200, b"<html>upstream timeout</html>"))
+    with pytest.raises(MalformedResponseError, match=r"body is not JSON .*\(https://query.wikidata.org/sparql\?"):
+        build(make_source(broken, FakeClock(), tmp_path / "fresh-cache"), out, seed=1)
+    assert dataset_checksum(out) == before
+
+
+def test_an_interrupted_build_resumes_without_asking_again(fake, clock, tmp_path):
+    out = tmp_path / "out"
+    fake.fail("wd%3AQ515", *[response(503)] * 6)  # the cities query fails for good, after movies is done
+    with pytest.raises(Exception, match="gave up after 6 attempts"):
+        build(make_source(fake, clock, tmp_path / "cache"), out)
+    assert not out.exists()
+    resumed = FakeWikimedia()
+    build(make_source(resumed, FakeClock(), tmp_path / "cache"), out)
+    assert resumed.urls("wd%3AQ515")  # the query that failed is asked again ...
+    assert not resumed.urls("wd%3AQ11424") and not resumed.urls("summary/Titanic")  # ... what was done is not
+    assert out.exists()

@@ -10,9 +10,11 @@
   entity's article, whose `extract` is the lead paragraph; its `originalimage` adds a second
   picture when that file lives on Commons (files local to English Wikipedia, such as non-free
   film posters, are left out: we only take freely licensed Commons files);
-* same-name search: `wbsearchentities` for the name (then for each of its words, so candidates
-  that only share a token are found too), followed by `wbgetentities` for descriptions, P18
-  images and the English article title;
+* same-name search: `wbsearchentities` for the name (then for up to two of its content words,
+  so candidates that only share a token are found too), which gives labels and descriptions,
+  followed by one small SPARQL query (`VALUES ?item {...}`) for the P18 images and the English
+  article of the hits. (We do not use `wbgetentities` here: it cannot be limited to P18 and
+  returns every statement of an item, hundreds of kilobytes for a well-known one, per hit.)
 * images: Commons `Special:FilePath/NAME?width=W` (a thumbnail), with each file's licence from
   the Commons `imageinfo` API (`extmetadata.LicenseShortName`) where it gives one.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from m3el_lib.construction.http import HttpClient, HttpError, HttpResponse, MalformedResponseError, Transport
+from m3el_lib.construction.snapshot import tokens
 from m3el_lib.construction.source import SourceEntity, SourceImage
 
 SPARQL_URL = "https://query.wikidata.org/sparql"
@@ -43,7 +46,7 @@ COMMONS_UPLOAD_PREFIX = "https://upload.wikimedia.org/wikipedia/commons/"
 SUMMARY_URL = "https://{lang}.wikipedia.org/api/rest_v1/page/summary/"
 ENTITY_URI = re.compile(r"^https?://www\.wikidata\.org/entity/(Q[1-9][0-9]*)$")
 QID = re.compile(r"^Q[1-9][0-9]*$")
-API_BATCH = 50  # the most ids/titles one wbgetentities or imageinfo call accepts
+API_BATCH = 50  # the most hits one wbsearchentities call returns and titles one imageinfo call accepts
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"RIFF")
 DEFAULT_MAX_PER_TOPIC = 2000  # what "all entities of a topic" means for a live query
 
@@ -94,6 +97,19 @@ def topic_query(class_qid: str, limit: int, language: str = "en") -> str:
 ORDER BY DESC(?sitelinks) ?item"""
 
 
+def items_query(qids: list[str], language: str = "en") -> str:
+    """The SPARQL query for the P18 images and the article of the given items (one row per image)."""
+    bad = [q for q in qids if not QID.match(q)]
+    if bad:
+        raise ValueError(f"not Wikidata item ids: {bad}")
+    values = " ".join(f"wd:{q}" for q in qids)
+    return f"""SELECT ?item ?article ?image WHERE {{
+  VALUES ?item {{ {values} }}
+  OPTIONAL {{ ?article schema:about ?item ; schema:isPartOf <https://{language}.wikipedia.org/> . }}
+  OPTIONAL {{ ?item wdt:P18 ?image . }}
+}}"""
+
+
 def normalise_file_name(name: str) -> str:
     """A Commons file name in MediaWiki's canonical form: spaces, first letter upper, no `File:`."""
     name = urllib.parse.unquote(name).replace("_", " ").strip()
@@ -142,6 +158,7 @@ class WikimediaSource:
         max_per_topic: int = DEFAULT_MAX_PER_TOPIC,
         thumb_width: int = 512,
         fetch_licences: bool = True,
+        max_token_searches: int = 2,
     ) -> None:
         self.client = client or HttpClient(transport=transport, cache_dir=cache_dir)
         self.topic_classes = dict(topic_classes or TOPIC_CLASSES)
@@ -149,13 +166,14 @@ class WikimediaSource:
         self.max_per_topic = max_per_topic
         self.thumb_width = thumb_width
         self.fetch_licences = fetch_licences
+        self.max_token_searches = max_token_searches
 
     # -- KnowledgeSource -------------------------------------------------------------------
     def versions(self) -> dict[str, str]:
         classes = ", ".join(f"{t}={c.qid} ({c.label})" for t, c in self.topic_classes.items())
         return {
             "source": "wikimedia (live)",
-            "wikidata": f"{SPARQL_URL} and {WIKIDATA_API} (wbsearchentities, wbgetentities)",
+            "wikidata": f"{SPARQL_URL} (live) and {WIKIDATA_API} (wbsearchentities)",
             "wikipedia": SUMMARY_URL.format(lang=self.language) + "TITLE (REST v1 page summary)",
             "commons": f"{COMMONS_FILEPATH}NAME?width={self.thumb_width}; licences from {COMMONS_API}",
             "topic_classes": classes,
@@ -180,14 +198,19 @@ class WikimediaSource:
         """Entities whose label or alias matches `name`, then ones matching one of its words."""
         if limit <= 0 or not name.strip():
             return []
-        qids: list[str] = []
-        for query in [name, *_search_tokens(name)]:
-            for qid in self._search(query, limit):
-                if qid not in qids:
-                    qids.append(qid)
-            if len(qids) >= limit:
+        hits: dict[str, tuple[str, str]] = {}  # qid -> (label, description), best first
+        for query in [name, *_search_tokens(name)[: self.max_token_searches]]:
+            for qid, label, description in self._search(query, limit):
+                hits.setdefault(qid, (label, description))
+            if len(hits) >= limit:
                 break
-        entities = self._get_entities(qids[:limit])
+        qids = list(hits)[:limit]
+        details = {e.qid: e for e in self._item_details(qids)}
+        entities = [
+            replace(details[qid], name=hits[qid][0], description=hits[qid][1]) if qid in details
+            else SourceEntity(qid=qid, name=hits[qid][0], description=hits[qid][1])
+            for qid in qids
+        ]
         return self._with_licences(entities)
 
     def image_bytes(self, image: SourceImage) -> bytes:
@@ -226,8 +249,8 @@ class WikimediaSource:
             images=tuple(images),
         )
 
-    # -- wbsearchentities / wbgetentities --------------------------------------------------
-    def _search(self, query: str, limit: int) -> list[str]:
+    # -- wbsearchentities + SPARQL item details ---------------------------------------------
+    def _search(self, query: str, limit: int) -> list[tuple[str, str, str]]:
         params = {
             "action": "wbsearchentities",
             "search": query,
@@ -239,21 +262,15 @@ class WikimediaSource:
         }
         return self.client.get(WIKIDATA_API, params=params, parse=_parse_search)
 
-    def _get_entities(self, qids: list[str]) -> list[SourceEntity]:
-        found: dict[str, SourceEntity] = {}
+    def _item_details(self, qids: list[str]) -> list[SourceEntity]:
+        """Images and article titles of the given items, from one SPARQL query per batch."""
+        found: list[SourceEntity] = []
         for batch in _batches(qids, API_BATCH):
-            params = {
-                "action": "wbgetentities",
-                "ids": "|".join(batch),
-                "props": "labels|descriptions|claims|sitelinks",
-                "languages": self.language,
-                "sitefilter": f"{self.language}wiki",
-                "format": "json",
-            }
-            parse = lambda response: _parse_entities(response, self.language)  # noqa: E731
-            found.update(self.client.get(WIKIDATA_API, params=params, parse=parse))
-        # Keep the search order; ids the API reports missing (deleted items) are left out.
-        return [found[qid] for qid in qids if qid in found]
+            params = {"query": items_query(batch, self.language), "format": "json"}
+            headers = {"Accept": "application/sparql-results+json"}
+            rows = self.client.get(SPARQL_URL, params=params, headers=headers, parse=_parse_sparql)
+            found += _entities_from_rows(rows, topic="")
+        return found
 
     # -- Commons licences ------------------------------------------------------------------
     def _with_licences(self, entities: list[SourceEntity]) -> list[SourceEntity]:
@@ -357,60 +374,22 @@ def _parse_summary(response: HttpResponse) -> dict[str, Any] | None:
     return data
 
 
-def _parse_search(response: HttpResponse) -> list[str]:
-    """wbsearchentities: the ids of the `search` list, in the API's order."""
+def _parse_search(response: HttpResponse) -> list[tuple[str, str, str]]:
+    """wbsearchentities: (id, label, description) of each hit of the `search` list, in order."""
     data = _json_object(response)
     hits = data.get("search")
     if not isinstance(hits, list):
         raise MalformedResponseError(response.url, "wbsearchentities response lacks a 'search' list")
-    qids = []
+    found = []
     for index, hit in enumerate(hits):
         qid = hit.get("id") if isinstance(hit, dict) else None
         if not isinstance(qid, str) or not QID.match(qid):
             raise MalformedResponseError(response.url, f"search result {index} has no item id (Q...)")
-        qids.append(qid)
-    return qids
-
-
-def _parse_entities(response: HttpResponse, language: str) -> dict[str, SourceEntity]:
-    """wbgetentities: label, description, P18 images and the article title of each found item."""
-    data = _json_object(response)
-    entities = data.get("entities")
-    if not isinstance(entities, dict):
-        raise MalformedResponseError(response.url, "wbgetentities response lacks an 'entities' object")
-    found: dict[str, SourceEntity] = {}
-    for key, item in entities.items():
-        if not isinstance(item, dict):
-            raise MalformedResponseError(response.url, f"entity {key} is not an object")
-        if "missing" in item:
-            continue
-        qid = item.get("id")
-        if not isinstance(qid, str) or not QID.match(qid):
-            raise MalformedResponseError(response.url, f"entity {key} has no item id (Q...)")
-        try:
-            label = item.get("labels", {}).get(language, {}).get("value", "")
-            description = item.get("descriptions", {}).get(language, {}).get("value", "")
-            title = item.get("sitelinks", {}).get(f"{language}wiki", {}).get("title", "")
-            files = [_claim_string(claim) for claim in item.get("claims", {}).get("P18", [])]
-        except (AttributeError, TypeError) as error:
-            raise MalformedResponseError(response.url, f"entity {qid} has an unexpected shape ({error})") from None
-        names = list(dict.fromkeys(normalise_file_name(f) for f in files if f))
-        images = tuple(SourceImage(file_name=n, url=commons_file_url(n), origin="commons") for n in names)
-        found[key] = SourceEntity(qid=qid, name=label, description=description, title=title, images=images)
+        label, description = hit.get("label", ""), hit.get("description", "")
+        if not isinstance(label, str) or not isinstance(description, str):
+            raise MalformedResponseError(response.url, f"search result {index} ({qid}): label/description not strings")
+        found.append((qid, label, description))
     return found
-
-
-def _claim_string(claim: dict[str, Any]) -> str:
-    """The string value of a statement (empty for 'no value'/'unknown value' or deprecated ones)."""
-    if claim.get("rank") == "deprecated":
-        return ""
-    snak = claim["mainsnak"]
-    if snak.get("snaktype") != "value":
-        return ""
-    value = snak["datavalue"]["value"]
-    if not isinstance(value, str):
-        raise TypeError(f"P18 value is {type(value).__name__}, not a file name")
-    return value
 
 
 def _parse_licences(response: HttpResponse) -> dict[str, str]:
@@ -439,11 +418,9 @@ def _parse_image(response: HttpResponse) -> bytes:
 
 # -- small helpers -----------------------------------------------------------------------------
 def _search_tokens(name: str) -> list[str]:
-    """The words of a multi-word name worth a search of their own (3+ letters, first seen first)."""
-    words = re.findall(r"\w+", name)
-    if len(words) < 2:
-        return []
-    return list(dict.fromkeys(w for w in words if len(w) >= 3))
+    """The content words of a multi-word name (the tokens stage 3 compares), each worth a search."""
+    words = tokens(name)
+    return words if len(words) >= 2 else []
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:
