@@ -9,7 +9,7 @@ STAMP := $(VENV)/.m3el-installed
 # pip prints a warning for every missing local index folder; they are noise here.
 QUIET_PIP := { grep -v 'is neither a file nor a directory' || true; }
 
-.PHONY: setup test book bench clean-venv
+.PHONY: setup browser test book bench clean-venv
 
 setup: $(STAMP)
 
@@ -19,11 +19,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
 	@touch $@
 
-test: setup
+# The browser test (tests/test_browser.py) opens the built book in Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest
 
+# Executes the notebooks that changed (papermill, dependency-keyed cache), builds the book strictly.
 book: setup
-	@echo "The book is not built yet (see issue 7); set-up finished."
+	$(PY) -m m3el_lib.book --profile $(PROFILE)
 
 bench: setup
 	$(PY) benchmarks/run_all.py

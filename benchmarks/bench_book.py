@@ -1,0 +1,61 @@
+"""Benchmark `make book` on the sample: a build from a cold cache, and a second one with nothing
+changed, each timed as the user runs it (`python -m m3el_lib.book`, a fresh interpreter).
+
+Targets (issue 7): a fresh clone builds the book in under 15 minutes on the 2-core machine; a
+second build with nothing changed executes no notebook and takes under 60 s.
+
+By default the shared `M3EL_HOME` is used, so a warm cache is timed as it is (and a cold one is
+filled first, timed); `--fresh` times both in an empty temporary `M3EL_HOME`, as on a fresh clone.
+Exits non-zero when a target is missed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLD_TARGET_S = 15 * 60
+WARM_TARGET_S = 60
+
+
+def timed_build(env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "m3el_lib.book", "--profile", "sample"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
+        raise SystemExit(f"the book build failed (exit {result.returncode})")
+    return seconds, result.stdout
+
+
+def main(argv: list[str]) -> int:
+    env = dict(os.environ)
+    scratch = None
+    if "--fresh" in argv:
+        scratch = tempfile.TemporaryDirectory(prefix="m3el-bench-book-")
+        env["M3EL_HOME"] = scratch.name
+    first, log = timed_build(env)
+    executed = log.count(": done in")
+    print(f"first build:  {first:7.1f} s, {executed} notebook(s) executed")
+    second, log = timed_build(env)
+    print(f"second build: {second:7.1f} s, {log.count(': done in')} notebook(s) executed")
+    ok = log.count(": done in") == 0 and second < WARM_TARGET_S
+    print(f"no-change build vs target {WARM_TARGET_S} s: {second / WARM_TARGET_S:.2f}x {'met' if ok else 'MISSED'}")
+    if executed == len(list((ROOT / "notebooks").glob("*.py"))) and executed:
+        cold_ok = first < COLD_TARGET_S
+        print(f"cold build vs target {COLD_TARGET_S} s: {first / COLD_TARGET_S:.2f}x {'met' if cold_ok else 'MISSED'}")
+        ok = ok and cold_ok
+    else:
+        print("cold build: the cache was (partly) warm; run with --fresh to time a build from nothing")
+    if scratch is not None:
+        scratch.cleanup()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,257 @@
+"""Tests of the book runner (m3el_lib.book) on tiny notebooks made here, not the project's.
+
+The first group is pure Python; the tests marked `notebooks` start real kernels (a second or two
+per execution) and one runs a real, strict `jupyter-book build` of the project's book pages.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from m3el_lib import book
+from m3el_lib.book_figures import draw_task_grid, task_kind
+from m3el_lib.schema import TASKS
+
+NOTEBOOK = '''# %% [markdown]
+# # {title}
+# A tiny notebook for the runner's tests.
+
+# %% tags=["parameters"]
+profile = "sample"
+factor = 2
+
+# %%
+print("profile", profile, "value", {value} * factor)
+'''
+
+FAILING = '''# %% [markdown]
+# # Broken
+
+# %% tags=["parameters"]
+profile = "sample"
+
+# %%
+numbers = [1, 2, 3]
+
+# %%
+total = sum(numbers)
+raise ValueError(f"deliberate failure after {total}")
+'''
+
+
+def write_notebook(folder: Path, name: str, title: str = "Tiny", value: int = 1) -> Path:
+    path = folder / name
+    path.write_text(NOTEBOOK.format(title=title, value=value), encoding="utf-8")
+    return path
+
+
+def make_job(tmp_path: Path, notebooks: list[Path], **kwargs) -> book.BookJob:
+    lib = tmp_path / "lib"
+    if not lib.exists():
+        lib.mkdir()
+        (lib / "module.py").write_text("VALUE = 1\n")
+    kwargs.setdefault("lib_dir", lib)
+    kwargs.setdefault("data", ("data-checksum-1", "test data"))
+    return book.BookJob(profile="sample", notebooks=notebooks, home=tmp_path / "home", **kwargs)
+
+
+def statuses(runs: list[book.NotebookRun]) -> dict[str, str]:
+    return {run.name: run.status for run in runs}
+
+
+# ---------------------------------------------------------------------------- pure functions
+
+
+def test_discover_notebooks_in_file_name_order(tmp_path):
+    for name in ("02_b.py", "01_a.py", "_helper.py", "10_c.py", "notes.txt"):
+        (tmp_path / name).write_text("# %%\n")
+    assert [p.name for p in book.discover_notebooks(tmp_path)] == ["01_a.py", "02_b.py", "10_c.py"]
+
+
+def test_library_hash_follows_python_sources_only(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("A = 1\n")
+    before = book.library_hash(tmp_path)
+    (tmp_path / "notes.md").write_text("not code")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    assert book.library_hash(tmp_path) == before
+    (tmp_path / "pkg" / "a.py").write_text("A = 2\n")
+    assert book.library_hash(tmp_path) != before
+
+
+def test_key_changes_with_every_input_and_names_it():
+    base = book.NotebookInputs(text="t", library="l", parameters={"profile": "sample"}, data="d", environment="e", upstream="")
+    variants = {
+        "its text": {"text": "t2"}, "m3el_lib": {"library": "l2"}, "parameters": {"parameters": {"profile": "full"}},
+        "data": {"data": "d2"}, "requirements/python": {"environment": "e2"}, "an earlier notebook": {"upstream": "k"},
+    }
+    for label, change in variants.items():
+        changed = book.NotebookInputs(**{**base.__dict__, **change})
+        assert changed.key != base.key
+        assert book.changed_inputs(base.as_dict(), changed) == [label]
+    assert book.changed_inputs(None, base) == ["never executed"]
+    assert book.changed_inputs(base.as_dict(), base) == ["output missing"]
+
+
+def test_parse_parameter_reads_json_values_else_strings():
+    assert book.parse_parameter("epochs=3") == ("epochs", 3)
+    assert book.parse_parameter("topics=[\"a\", \"b\"]") == ("topics", ["a", "b"])
+    assert book.parse_parameter("dataset_path=/data/m3el") == ("dataset_path", "/data/m3el")
+    with pytest.raises(Exception, match="NAME=VALUE"):
+        book.parse_parameter("no-equals-sign")
+
+
+def test_provenance_goes_after_the_title_and_replaces_an_old_one():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("# Title\ntext"), nbformat.v4.new_code_cell("y")])
+    book.insert_provenance(notebook, "first note")
+    book.insert_provenance(notebook, "second note")
+    sources = [cell.source for cell in notebook.cells]
+    assert sources == ["x = 1", "# Title\ntext", "second note", "y"]
+    assert book.PROVENANCE_TAG in notebook.cells[2].metadata["tags"]
+
+
+def test_an_error_output_is_refused_even_without_an_exception():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1/0", outputs=[
+        nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])])])
+    with pytest.raises(book.NotebookFailed, match="cell 0 shows an error output"):
+        book.check_outputs(Path("nb.py"), notebook)
+
+
+def test_snapshot_sources_table_comes_from_the_manifest(tmp_path):
+    (tmp_path / "LICENSES").mkdir()
+    (tmp_path / "LICENSES" / "pkg-MIT.txt").write_text("MIT")
+    (tmp_path / "snapshot.json").write_text(json.dumps({"inputs": {"pkg": {"version": "1.2", "file": "pkg.whl", "sha256": "ab" * 32}}}))
+    table = book.snapshot_sources_markdown(tmp_path)
+    assert "| pkg | `1.2` | `abababababababab…` |" in table
+    assert "`pkg-MIT.txt`" in table
+    assert "missing" in book.snapshot_sources_markdown(tmp_path / "nowhere")
+
+
+def test_task_grid_is_deterministic_and_covers_every_task(tmp_path):
+    first = draw_task_grid(tmp_path / "a.png").read_bytes()
+    assert first[:8] == b"\x89PNG\r\n\x1a\n" and len(first) > 10_000
+    assert draw_task_grid(tmp_path / "b.png").read_bytes() == first
+    kinds = [task_kind(task) for task in TASKS]
+    assert kinds.count("same") == 2 and kinds.count("cross") == 2 and kinds.count("multi") == 5
+
+
+def test_thebe_scripts_are_recognised_for_removal():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("offline_book", book.config.BOOK_DIR / "_ext" / "offline_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Script(str):
+        def __new__(cls, filename, body=""):
+            made = super().__new__(cls, filename or "")
+            made.filename, made.attributes = filename, {"body": body} if body else {}
+            return made
+
+    scripts = [Script("_static/doctools.js"), Script("sphinx-thebe.js"), Script(None, 'const THEBE_JS_URL = "x"')]
+    context = {"script_files": scripts}
+    module.drop_thebe(None, "page", "page.html", context, None)
+    assert [s.filename for s in context["script_files"]] == ["_static/doctools.js"]
+
+
+# ---------------------------------------------------------------------------- real kernels
+
+
+@pytest.mark.notebooks
+def test_cache_skips_unchanged_and_reruns_what_changed(tmp_path):
+    first = write_notebook(tmp_path, "01_first.py", value=1)
+    second = write_notebook(tmp_path, "02_second.py", title="Second", value=5)
+    job = make_job(tmp_path, [first, second])
+    log: list[str] = []
+
+    assert statuses(book.execute_all(job, log=log.append)) == {"01_first": "executed", "02_second": "executed"}
+    executed = nbformat.read(job.executed_dir / "02_second.ipynb", as_version=4)
+    outputs = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "profile sample value 10" in outputs
+    assert any(book.PROVENANCE_TAG in c.metadata.get("tags", []) for c in executed.cells)
+
+    # Nothing changed: nothing runs.
+    assert statuses(book.execute_all(job, log=log.append)) == {"01_first": "cached", "02_second": "cached"}
+
+    # The second notebook's text: only it runs again.
+    write_notebook(tmp_path, "02_second.py", title="Second", value=6)
+    runs = book.execute_all(job, log=log.append)
+    assert statuses(runs) == {"01_first": "cached", "02_second": "executed"}
+    assert runs[1].reasons == ("its text",)
+
+    # The first notebook's text: both run (the second reads what the first wrote).
+    write_notebook(tmp_path, "01_first.py", value=2)
+    runs = book.execute_all(job, log=log.append)
+    assert statuses(runs) == {"01_first": "executed", "02_second": "executed"}
+    assert runs[1].reasons == ("an earlier notebook",)
+
+    # The library, the data, the parameters: each makes everything run again.
+    (job.lib_dir / "module.py").write_text("VALUE = 2\n")
+    assert {r.reasons for r in book.execute_all(job, log=log.append)} == {("m3el_lib", "an earlier notebook"), ("m3el_lib",)}
+    job.data = ("data-checksum-2", "test data")
+    assert [r.status for r in book.execute_all(job, log=log.append)] == ["executed", "executed"]
+    job.parameters = {"factor": 3}
+    runs = book.execute_all(job, log=log.append)
+    assert runs[0].reasons == ("parameters",)
+    executed = nbformat.read(job.executed_dir / "02_second.ipynb", as_version=4)
+    assert "value 18" in "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+
+    # A deleted executed notebook runs again even with the same key.
+    (job.executed_dir / "01_first.ipynb").unlink()
+    assert statuses(book.execute_all(job, log=log.append)) == {"01_first": "executed", "02_second": "cached"}
+
+
+@pytest.mark.notebooks
+def test_a_failing_notebook_names_the_notebook_cell_and_error(tmp_path):
+    broken = tmp_path / "01_broken.py"
+    broken.write_text(FAILING, encoding="utf-8")
+    after = write_notebook(tmp_path, "02_after.py")
+    job = make_job(tmp_path, [broken, after])
+    with pytest.raises(book.NotebookFailed) as failure:
+        book.execute_all(job, log=lambda _: None)
+    message = str(failure.value)
+    assert "notebook 01_broken.py failed in cell" in message
+    assert f"{broken}:12" in message  # the line of the failing cell in the .py
+    assert "ValueError: deliberate failure after 6" in message
+    assert (job.executed_dir / "01_broken.failed.ipynb").exists()
+    assert not (job.executed_dir / "01_broken.ipynb").exists()
+    assert not (job.executed_dir / "02_after.ipynb").exists()  # later notebooks never ran
+    assert "01_broken" not in json.loads(job.cache_file.read_text()) if job.cache_file.exists() else True
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp_path):
+    from m3el_lib.book_browser import static_external_references
+
+    job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py", title="Tiny chapter")])
+    result = book.make_book(job, log=lambda _: None)
+    assert result.rebuilt and result.index.exists()
+    chapter = result.chapter_pages()[0]
+    html = chapter.read_text(encoding="utf-8")
+    assert "Tiny chapter" in html and "Provenance of this page" in html and "data-checksum-1"[:16] in html
+    assert (result.html_dir / "data_card.html").exists() and (result.html_dir / "references.html").exists()
+    assert static_external_references(result.html_dir) == []
+    assert "THEBE_JS_URL" not in html
+
+    again = book.make_book(job, log=lambda _: None)
+    assert not again.rebuilt and [r.status for r in again.runs] == ["cached"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_a_page_warning_fails_the_build(tmp_path):
+    job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py")])
+    pages = tmp_path / "book"
+    import shutil
+
+    shutil.copytree(book.config.BOOK_DIR, pages, ignore=shutil.ignore_patterns("_build"))
+    (pages / "model_card.md").write_text("# Model card\n\nA reference to {doc}`no_such_page`.\n")
+    job.book_dir = pages
+    with pytest.raises(book.BookBuildFailed, match="no_such_page"):
+        book.make_book(job, log=lambda _: None)
