@@ -127,7 +127,7 @@ class EmbeddingCache:
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
             table.add(list(stored["keys"]), stored["embeddings"].float(), stored["missing"].bool())
-        except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as err:
+        except Exception as err:  # noqa: BLE001 - any unreadable cache file is simply rebuilt
             log.warning("embedding cache %s unreadable (%s); it will be rebuilt", path, err)
             return _Table()
         return table

@@ -1,0 +1,90 @@
+"""Modality encoders: T inputs, batched normalised embeddings, the missing-picture policy."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from m3el_lib.encoders import encode_images, encode_texts, entity_text, load_image, mention_text, picture_path
+from m3el_lib.io import Dataset
+from m3el_lib.models import TINY_MODEL, load_model
+from m3el_lib.schema import Entity, ImageRef, Instance
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model(TINY_MODEL)
+
+
+@pytest.fixture()
+def pictures(tmp_path):
+    Image.new("RGB", (40, 30), (200, 20, 20)).save(tmp_path / "red.png")
+    Image.new("RGB", (30, 40), (20, 20, 200)).save(tmp_path / "blue.jpg")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "folder.png").mkdir()
+    return tmp_path
+
+
+def test_text_inputs():
+    entity = Entity("Q1", "Mercury", "smallest planet of the Solar System")
+    inst = Instance("Q1", "Mercury", "", "  Mercury is close to the Sun. ", None, (entity,))
+    assert mention_text(inst) == "Mercury is close to the Sun."
+    assert entity_text(entity) == "Mercury: smallest planet of the Solar System"
+    assert entity_text(Entity("Q2", "Mercury", "")) == "Mercury"
+    assert entity_text(Entity("Q3", "", "a planet")) == "a planet"
+
+
+def test_text_embeddings_are_normalised_ordered_and_batch_independent(tiny):
+    texts = ["Mercury the planet", "Freddie Mercury", "mercury the element", "Queen"]
+    whole = encode_texts(tiny, texts, batch_size=64)
+    assert whole.shape == (4, 64) and whole.dtype == torch.float32
+    assert torch.allclose(whole.norm(dim=1), torch.ones(4), atol=1e-5)
+    assert torch.allclose(encode_texts(tiny, texts, batch_size=1), whole, atol=1e-5)
+    assert torch.allclose(encode_texts(tiny, texts[::-1])[0], whole[3], atol=1e-5)
+    with pytest.raises(ValueError):
+        encode_texts(tiny, [])
+
+
+def test_unusable_pictures_get_zero_rows_and_are_flagged(tiny, pictures):
+    paths = [pictures / "red.png", pictures / "broken.png", None, pictures / "absent.png", pictures / "folder.png", pictures / "blue.jpg"]
+    embeddings, missing = encode_images(tiny, paths, batch_size=2)
+    assert missing.tolist() == [False, True, True, True, True, False]
+    assert embeddings.shape == (6, 64)
+    norms = embeddings.norm(dim=1)
+    assert torch.allclose(norms[~missing], torch.ones(2), atol=1e-5)
+    assert torch.all(norms[missing] == 0)
+    single, _ = encode_images(tiny, [pictures / "blue.jpg"])
+    assert torch.allclose(single[0], embeddings[5], atol=1e-5)
+
+
+def test_all_pictures_unusable_still_gives_right_width(tiny, pictures):
+    embeddings, missing = encode_images(tiny, [pictures / "broken.png", None])
+    assert embeddings.shape == (2, 64) and missing.all() and embeddings.abs().sum() == 0
+
+
+def test_encoding_gives_the_model_its_training_mode_back(tiny, pictures):
+    tiny.model.train()
+    try:
+        encode_texts(tiny, ["a"])
+        encode_images(tiny, [pictures / "red.png"])
+        assert tiny.model.training
+    finally:
+        tiny.model.eval()
+
+
+def test_load_image_converts_to_rgb(pictures):
+    Image.new("L", (8, 8), 128).save(pictures / "grey.png")
+    assert load_image(pictures / "grey.png").mode == "RGB"
+    assert load_image(pictures / "broken.png") is None and load_image(None) is None
+
+
+def test_picture_paths_never_leave_the_data_root(tmp_path, caplog):
+    root = tmp_path / "data"
+    root.mkdir()
+    (tmp_path / "outside.png").write_bytes(b"x")
+    (root / "link.png").symlink_to(tmp_path / "outside.png")
+    dataset = Dataset(instances=[], root=root, files=[])
+    assert picture_path(dataset, ImageRef("a.png", "", "images/a.png")) == root / "images" / "a.png"
+    assert picture_path(dataset, ImageRef("x", "", "../outside.png")) is None
+    assert picture_path(dataset, ImageRef("x", "", "link.png")) is None
+    assert "escapes the data root" in caplog.text
