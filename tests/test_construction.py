@@ -116,12 +116,14 @@ def test_candidates_hardest_first_and_recall_recorded():
     assert len(chosen.negatives) == 3 and crane_bird not in chosen.negatives
 
 
-def test_pictured_gold_gets_pictured_negatives():
+def test_pictured_gold_gets_pictured_negatives_after_same_name_ones():
     source = TinySource()
     similar, with_images = _indexes(source)
-    chosen = stages.choose_candidates(source, source.entities["X6"], 3, similar, with_images, seed=0)
-    assert all(e.images for e in chosen.negatives)
-    assert "X7" not in chosen.tiers  # the same-name crane machine has no picture
+    heron = stages.choose_candidates(source, source.entities["X9"], 3, similar, with_images, seed=0)
+    assert all(e.images for e in heron.negatives) and len(heron.negatives) == 3
+    crane = stages.choose_candidates(source, source.entities["X6"], 3, similar, with_images, seed=0)
+    assert crane.negatives[0].qid == "X7"  # the same-name crane machine stays, though it has no picture
+    assert all(e.images for e in crane.negatives[1:])
 
 
 def test_shuffle_is_seeded_and_moves_the_gold():

@@ -219,7 +219,7 @@ def _topic_instances(
     progress: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Instances (as release records) for one topic's entities, and the entities skipped, by reason."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     records: list[dict[str, Any]] = []
     skipped: dict[str, list[str]] = {"missing_text": [], "missing_name": []}

@@ -10,9 +10,10 @@
 7. writing is `build.py`'s job.
 
 Our choices (not the paper's, which does not spell them out): negatives are ranked same name
-first, then shared name tokens, then a cheap description/name similarity; for a gold entity with
-a picture, negatives with pictures are preferred so that the instance counts for the entity-side
-image tasks (which need every candidate to have a picture).
+first, then shared name tokens, then a cheap description/name similarity; same-name negatives are
+always kept, and after them, for a gold entity with a picture, negatives with pictures are
+preferred so that the instance counts for the entity-side image tasks (which need every
+candidate to have a picture).
 """
 from __future__ import annotations
 
@@ -149,9 +150,10 @@ def choose_candidates(
 ) -> CandidateSet:
     """Gold plus `k` negatives, hardest first (same name, shared tokens, similar text, then random).
 
-    With `prefer_images` and a gold that has a picture, negatives with pictures come first, so
-    that every candidate can be ranked by picture; when too few exist, the hardest text-only
-    ones fill the set (and the instance then counts for the entity-side text tasks only).
+    Same-name entities always come first. Then, with `prefer_images` and a gold that has a
+    picture, negatives with pictures are preferred, so that every candidate can be ranked by
+    picture; when too few exist, the hardest text-only ones fill the set. An instance with any
+    candidate lacking a picture counts for the entity-side text tasks only.
     """
     pool = source.search_name(gold.name, pool_size)
     recall = any(e.qid == gold.qid for e in pool)
@@ -161,14 +163,19 @@ def choose_candidates(
         if entity.qid not in seen and (entity.extract or entity.description):
             seen.add(entity.qid)
             ranked.append(entity)
+    # Same-name entities are the point of the task: they always come first, pictured or not.
+    same_name = [e for e in ranked if candidate_tier(gold, e) == "same_name"][:k]
+    taken = {gold.qid} | {e.qid for e in same_name}
+    rest = [e for e in ranked if e.qid not in taken]
     want_images = prefer_images and bool(gold.images)
     if want_images:
-        with_images = [e for e in ranked if e.images]
-        if len(with_images) < k:
-            taken = seen | {e.qid for e in with_images}
-            with_images += similar_with_images.similar(gold, pool_size, taken)
-        ranked = with_images + [e for e in ranked if not e.images]
-    negatives = (with_images if want_images else ranked)[:k]
+        with_images = [e for e in rest if e.images]
+        if len(same_name) + len(with_images) < k:
+            with_images += similar_with_images.similar(gold, pool_size, taken | {e.qid for e in with_images})
+        negatives = (same_name + with_images)[:k]
+        ranked = same_name + with_images + [e for e in rest if not e.images]
+    else:
+        negatives = (same_name + rest)[:k]
     tiers = {e.qid: candidate_tier(gold, e) for e in negatives}
     notes: list[str] = []
     if len(negatives) < k:  # nothing similar enough: fill from the indexed entities at random (seeded)
