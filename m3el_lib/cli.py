@@ -155,9 +155,10 @@ def add_build_dataset(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", choices=("snapshot", "wikimedia"), default="snapshot")
     parser.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically when the build finishes)")
     parser.add_argument("--topics", nargs="+", default=None, help="topics to use (default: the source's first five)")
-    parser.add_argument("--per-topic", type=int, default=None, help="entities per topic (default: all the source offers)")
-    parser.add_argument("--candidates", type=int, default=3, help="negatives per instance (default 3, as in the release)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-topic", type=int, default=None,
+                        help="entities per topic (default: 400 for the snapshot, i.e. M³EL-mini; all for wikimedia)")
+    parser.add_argument("--candidates", type=int, default=None, help="negatives per instance (default 3, as in the release)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for candidate order, augmentation and splits (default 0)")
     parser.add_argument("--cache", type=Path, default=None, help="HTTP cache folder of the live source (default: M3EL_HOME/cache/http)")
     parser.set_defaults(func=run_build_dataset)
 
@@ -175,10 +176,17 @@ def run_build_dataset(args: argparse.Namespace) -> int:
         from .construction.wikimedia import WikimediaSource
 
         source = WikimediaSource(cache_dir=args.cache or config.cache_dir() / "http")
+    # With the snapshot and no overrides this is exactly M³EL-mini (same parameters, same checksum).
+    params: dict = {"candidates": 3, "seed": 0}
+    if args.source == "snapshot":
+        from .construction.sample import SAMPLE_PARAMETERS
+
+        params = dict(SAMPLE_PARAMETERS)
+    overrides = {"topics": args.topics, "per_topic": args.per_topic, "candidates": args.candidates, "seed": args.seed}
+    params.update({key: value for key, value in overrides.items() if value is not None})
     started = time.perf_counter()
     try:
-        manifest = build_dataset(source, args.out, topics=args.topics, per_topic=args.per_topic,
-                                 candidates=args.candidates, seed=args.seed, progress=True)
+        manifest = build_dataset(source, args.out, progress=True, **params)
     except ValueError as err:
         print(err, file=sys.stderr)
         return 1
