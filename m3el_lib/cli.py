@@ -107,6 +107,33 @@ def run_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_stats(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("stats", help="dataset statistics: tables (CSV) and figures (PNG, SVG) with provenance")
+    parser.add_argument("path", type=Path, help="a dataset in the release format (.json/.jsonl file or folder)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the profile's results/stats)")
+    parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
+    parser.add_argument("--lenient", action="store_true", help="skip (and quarantine) bad records instead of stopping")
+    parser.add_argument("--no-figures", action="store_true", help="tables only")
+    parser.set_defaults(func=run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from .io import DatasetError
+    from .stats import run_stats as compute_and_write
+
+    try:
+        stats, written = compute_and_write(args.path, args.out, profile=args.profile, lenient=args.lenient,
+                                           figures=not args.no_figures)
+    except DatasetError as err:
+        print(f"invalid dataset:\n{err}", file=sys.stderr)
+        return 1
+    overview = stats.overview
+    print(f"{overview['instances']:,} instances, {overview['topics']} topics, "
+          f"{overview['tasks_with_instances']} tasks with instances (data {stats.checksum[:12]})")
+    print(f"wrote {len(written)} files (each with a .provenance.json beside it) to {written[0].parent}")
+    return 0
+
+
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("evaluate", help="score a model on the 9 tasks, per topic: Acc@1 (ACC), Hits@k, MRR, 95%% CIs, chance")
     parser.add_argument("--model", default=None, help="m3el-mini-dual, m3el-tiny-random or an open_clip name (default: the profile's)")
@@ -198,7 +225,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
 
 
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_evaluate, add_build_dataset]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset]
 
 
 def build_parser() -> argparse.ArgumentParser:
