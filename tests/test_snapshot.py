@@ -1,6 +1,7 @@
 """Tests of the committed snapshot, its source, the snapshot script's safe flag reader, and M³EL-mini."""
 from __future__ import annotations
 
+import gzip
 import json
 import pickle
 import sys
@@ -45,7 +46,8 @@ def test_snapshot_is_small_and_licensed():
 
 def test_every_listed_picture_exists_with_its_checksum(source):
     listed = 0
-    records = [json.loads(line) for line in __import__("gzip").open(config.SNAPSHOT_DIR / "entities.jsonl.gz", "rt")]
+    with gzip.open(config.SNAPSHOT_DIR / "entities.jsonl.gz", "rt", encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle]
     for record in records:
         for image in record["images"]:
             listed += 1

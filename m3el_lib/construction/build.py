@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
