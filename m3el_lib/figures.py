@@ -162,6 +162,7 @@ def image_coverage_figure(stats: DatasetStats) -> Figure:
             ax.legend(title="side", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set_ylim(0, 1.05)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.tick_params(axis="x", labelrotation=20)
         ax.set_title("Image coverage per topic and side")
         ax.set_ylabel("with a picture")
         ax.set_xlabel("topic")

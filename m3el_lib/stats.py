@@ -30,7 +30,7 @@ import os
 import posixpath
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -76,7 +76,6 @@ class DatasetStats:
     overview: dict[str, Any]
     checksum: str = ""
     label: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -165,7 +164,7 @@ _BOOL_COLUMNS = ("has_gold", "name_decides", "mention_image", "gold_image", "all
 
 
 @lru_cache(maxsize=None)
-def _tasks_for(mention_text: bool, mention_image: bool, n_candidates_positive: bool,
+def _tasks_for(mention_text: bool, mention_image: bool, has_candidates: bool,
                entity_text: bool, entity_image: bool) -> tuple[bool, ...]:
     """Which of TASK_NAMES an instance with these modalities qualifies for.
 
@@ -174,7 +173,7 @@ def _tasks_for(mention_text: bool, mention_image: bool, n_candidates_positive: b
     """
     picture = ImageRef("x.png", "", "x.png")
     candidates: tuple[Entity, ...] = ()
-    if n_candidates_positive:
+    if has_candidates:
         candidates = (Entity("Q1", "n" if entity_text else "", "", picture if entity_image else None),)
     stand_in = Instance("Q1", "", "", "s" if mention_text else "", picture if mention_image else None, candidates)
     qualified = {t.name for t in stand_in.tasks()}
@@ -514,7 +513,7 @@ def example_instances(instances: Iterable[Instance], root: Path | None = None) -
 # ---------------------------------------------------------------- writing tables and figures
 
 
-def _csv_frame(name: str, table: pd.DataFrame) -> pd.DataFrame:
+def _csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Tables indexed by topic (or split and topic) keep the index as columns in the CSV."""
     return table.reset_index() if table.index.name or any(table.index.names) else table
 
@@ -547,7 +546,7 @@ def write_stats(
     if comparison is not None:
         frames["mel_datasets"] = comparison
     for name, table in frames.items():
-        path = atomic_write_text(out_dir / f"{name}.csv", _csv_frame(name, table).to_csv(index=False))
+        path = atomic_write_text(out_dir / f"{name}.csv", _csv_frame(table).to_csv(index=False))
         write_provenance(path, **meta)
         written.append(path)
     written.append(write_result(out_dir / "stats.json", stats.overview, **meta))
