@@ -368,7 +368,8 @@ def execute_notebook(job: BookJob, source: Path, inputs: NotebookInputs, log: Lo
                 progress_bar=False, cwd=str(source.parent),
             )
     except PapermillExecutionError as err:
-        running.replace(failed) if running.exists() else None
+        if running.exists():
+            running.replace(failed)
         raise NotebookFailed(_failure_message(source, failed, err)) from None
     seconds = time.perf_counter() - start
     notebook = nbformat.read(running, as_version=4)

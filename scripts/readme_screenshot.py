@@ -1,0 +1,62 @@
+"""Make `docs/book.png`, the README's picture of the book, from a built book.
+
+Usage: `.venv/bin/python scripts/readme_screenshot.py [PAGE ...]` after `make book`; PAGE is a
+path inside the HTML folder (default: the introduction and the last chapter). Each page is shot
+in headless Chromium at 1280 x 900, scrolled to its first figure, the shots are put side by side, scaled to 1400 px wide and
+reduced to 256 colours so that the committed PNG stays small.
+"""
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from m3el_lib import book, config
+from m3el_lib.book_browser import DevToolsPipe, _page_session
+
+OUT = config.PROJECT_ROOT / "docs" / "book.png"
+WIDTH = 1400
+SCROLL_TO_FIGURE_JS = """
+(async () => {
+  const figure = Array.from(document.querySelectorAll('main img')).find(img => img.naturalWidth > 200);
+  if (figure) { window.scrollTo(0, figure.getBoundingClientRect().top + window.scrollY - 150); }
+  await new Promise(done => setTimeout(done, 300));
+})()
+"""
+
+
+def shoot(browser: DevToolsPipe, session: str, page: Path) -> Image.Image:
+    import base64
+
+    browser.events.clear()
+    browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+    browser.wait_for("Page.loadEventFired", session=session)
+    # Scroll the first figure of the page's content into view, a little below the top.
+    browser.send("Runtime.evaluate", {"expression": SCROLL_TO_FIGURE_JS, "awaitPromise": True}, session=session)
+    data = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+
+def main(argv: list[str]) -> int:
+    html = book.default_job("sample").html_dir
+    chapters = sorted((html / book.CHAPTERS).glob("*.html"))
+    pages = [html / name for name in argv] or [html / "intro.html", *chapters[-1:]]
+    with DevToolsPipe(window=(1280, 900)) as browser:
+        session = _page_session(browser)
+        shots = [shoot(browser, session, page) for page in pages]
+    canvas = Image.new("RGB", (sum(s.width for s in shots) + 16 * (len(shots) - 1), max(s.height for s in shots)), "#cccccc")
+    x = 0
+    for shot in shots:
+        canvas.paste(shot, (x, 0))
+        x += shot.width + 16
+    canvas = canvas.resize((WIDTH, round(canvas.height * WIDTH / canvas.width)), Image.LANCZOS)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    canvas.quantize(colors=256, method=Image.MEDIANCUT).save(OUT, optimize=True)
+    print(f"{OUT}: {OUT.stat().st_size // 1024} KiB from {', '.join(p.name for p in pages)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
