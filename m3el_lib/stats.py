@@ -242,8 +242,11 @@ def instance_table(
     table = pd.concat([table, tasks.astype(bool)], axis=1)
     table = table.astype({**{c: "int64" for c in _INT_COLUMNS}, **{c: bool for c in _BOOL_COLUMNS},
                           "jaccard": "float64", "description_coverage": "float64"})
-    for text_column in ("instance_id", "topic", "split", "name", "sentence_key", "gold_qid", "mention_image_kind"):
+    for text_column in ("instance_id", "name", "sentence_key", "gold_qid"):
         table[text_column] = table[text_column].astype("str") if len(table) else table[text_column].astype("object")
+    # Few distinct values: categories make the many per-topic selections and group-bys cheap.
+    for column in ("topic", "split", "mention_image_kind"):
+        table[column] = table[column].astype("str").astype("category")
     lengths = pd.DataFrame({"topic": pd.Series(cand_topic, dtype="object"), "words": np.asarray(cand_words, dtype="int64")})
     table.attrs["vocabularies"] = (sentence_vocab, description_vocab)
     table.attrs["files_checked"] = checker.root is not None
