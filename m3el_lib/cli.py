@@ -224,8 +224,22 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from .training.cli import add_arguments
+
+    parser = sub.add_parser("train", help="CLIP_ND modality-augmented fine-tuning (also under torchrun)")
+    add_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .training.cli import run
+
+    return run(args)
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:
