@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -81,6 +82,7 @@ class EmbeddingCache:
         self.persist = persist
         self.tables: dict[tuple[str, str], _Table] = {}
         self.encoded = {modality: 0 for modality in CACHED_MODALITIES}  # items encoded afresh
+        self.seconds = {modality: 0.0 for modality in CACHED_MODALITIES}  # time spent encoding them
 
     def path(self, side: str, modality: str) -> Path:
         if side not in SIDES or modality not in CACHED_MODALITIES:
@@ -92,7 +94,9 @@ class EmbeddingCache:
         table = self._table(side, "T")
         new = _unseen(texts, table)
         if new:
+            start = time.perf_counter()
             table.add(new, encode_texts(self.encoder, new, self.batch_size), torch.zeros(len(new), dtype=torch.bool))
+            self.seconds["T"] += time.perf_counter() - start
             self.encoded["T"] += len(new)
             self._save(side, "T", table)
         return _rows(table, texts)[0]
@@ -105,7 +109,9 @@ class EmbeddingCache:
         path_of = dict(zip(keys, paths))
         new = _unseen(keys, table)
         if new:
+            start = time.perf_counter()
             embeddings, missing = encode_images(self.encoder, [path_of[key] for key in new], self.batch_size)
+            self.seconds["I"] += time.perf_counter() - start
             table.add(new, embeddings, missing)
             self.encoded["I"] += len(new)
             self._save(side, "I", table)

