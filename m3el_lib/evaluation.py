@@ -33,7 +33,7 @@ TIE_RULES = ("expected", "pessimistic")
 MODES = ("candidates", "full-kb")
 ALL_TOPICS = "all"
 DEFAULT_BOOTSTRAP = 1000
-KB_CHUNK = 512  # mention rows scored against the full KB at a time
+KB_CHUNK = 128  # mention rows scored against the full KB at a time (bounds memory on the release)
 
 
 # ---------------------------------------------------------------- ranks and metrics

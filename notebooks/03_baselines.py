@@ -43,7 +43,7 @@
 # %% tags=["parameters"]
 profile = "sample"
 dataset_path = ""  # empty: the profile's dataset (the sample is built on first use)
-split = "test"
+split = ""  # empty: "test" when the dataset has splits, else "all" (the plain release format has none)
 extra_models = []  # further open_clip models, e.g. [["ViT-B-16", "openai"]] or [["ViT-B-32", None, "path/to/ckpt.pt"]]
 full_kb = True
 n_bootstrap = 1000
@@ -69,7 +69,7 @@ from m3el_lib.baselines import (
     save_figure,
     topic_table,
 )
-from m3el_lib.evaluation import resolve_dataset_path
+from m3el_lib.evaluation import default_split, resolve_dataset_path
 from m3el_lib.io import load_dataset
 
 pd.set_option("display.precision", 3)
@@ -80,6 +80,7 @@ chosen = config.get_profile(profile)
 dataset = load_dataset(resolve_dataset_path(dataset_path or None, chosen.name))
 device = config.resolve_device(chosen)
 specs = [ModelSpec(*spec) for spec in extra_models]
+split = split or default_split(dataset.instances)
 test = dataset.split(split) if split != "all" else dataset.instances
 print(f"profile {chosen.name}: {chosen.description}")
 print(f"data: {dataset.root.name} (checksum {dataset.checksum[:12]}), split {split}: {len(test)} instances; device {device}")

@@ -283,3 +283,14 @@ def test_results_serialise_to_one_json_object(synthetic):
 def test_unknown_split_is_an_error(synthetic):
     with pytest.raises(ValueError, match="splits present"):
         select_split(synthetic.instances, "dev")
+
+
+def test_full_kb_chunks_give_the_same_answer(synthetic, monkeypatch):
+    from m3el_lib import evaluation
+
+    whole = evaluate(ChanceScorer(), synthetic, split="all", full_kb=True, n_bootstrap=10)
+    monkeypatch.setattr(evaluation, "KB_CHUNK", 4)
+    chunked = evaluate(ChanceScorer(), synthetic, split="all", full_kb=True, n_bootstrap=10)
+    oracle = evaluate(OracleScorer(), synthetic, split="all", full_kb=True, n_bootstrap=10)
+    assert chunked.rows() == whole.rows()
+    assert all(g.metrics["acc@1"] == 1.0 for g in oracle.groups if g.mode == "full-kb")
