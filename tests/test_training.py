@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from m3el_lib.io import load_dataset
-from m3el_lib.schema import TASK_NAMES, Task, task_by_name
+from m3el_lib.schema import TASK_NAMES, task_by_name
 from m3el_lib.synthetic import write_synthetic_dataset
 from m3el_lib.training import config as tconfig
 from m3el_lib.training.data import (
@@ -367,3 +367,71 @@ def test_cli_resolves_profile_config_file_and_overrides(tmp_path, capsys):
     assert printed["epochs"] == 4 and printed["lr"] == 0.5 and printed["pairings"] == ["T-T"]
     assert printed["trainable"] == "last"  # from the sample preset
     assert main(["train", "--set", "epochz=1", "--print-config"]) == 2
+
+
+# ---------------------------------------------------------------- entity views, caches, data paths
+
+
+def test_entity_view_loss_aligns_each_entitys_text_with_its_own_picture():
+    from m3el_lib.training.loss import ModalityAugmentedLoss
+
+    eye = torch.eye(3)
+    # three pool entities, the third without a picture; a T-T row so the main term is trivial
+    aligned = _batch([0], [0], [0], mt=eye[:1], mi=None, et=eye, ei=eye[:2], et_rows=[0, 1, 2], ei_rows=[0, 1, -1])
+    swapped = _batch([0], [0], [0], mt=eye[:1], mi=None, et=eye, ei=eye[[1, 0]], et_rows=[0, 1, 2], ei_rows=[0, 1, -1])
+    plain = ModalityAugmentedLoss(_Fixed())(aligned).loss
+    with_alignment = ModalityAugmentedLoss(_Fixed(), entity_alignment=1.0)
+    # logit scale 1: matching views score 1, others 0 -> CE = log(1 + e^-1) in both directions
+    expected = torch.log(1 + torch.exp(torch.tensor(-1.0)))
+    assert (with_alignment(aligned).loss - plain).item() == pytest.approx(expected.item(), abs=1e-6)
+    assert with_alignment(swapped).loss > with_alignment(aligned).loss
+
+
+def test_collate_encodes_both_entity_views_when_asked(synthetic, tiny):
+    examples = build_examples(synthetic, synthetic.split("train"), ["T-T"])
+    texts = TextStore({t for e in examples for t in _texts(e)}, tiny.tokenizer)
+    images = ImageStore(instance_pictures(synthetic, [e.instance for e in examples]), tiny.preprocess)
+    plan = epoch_plan(examples, seed=0, epoch=0, hard_negatives=-1)[:4]
+    plain = collate(plan, examples, texts, images)
+    both = collate(plan, examples, texts, images, both_entity_views=True)
+    assert plain.entity_image is None and (plain.entity_image_row == -1).all()
+    with_pictures = sum(1 for p in plan for _ in examples[p.example].entity_images)
+    assert int((both.entity_image_row >= 0).sum()) == with_pictures > 0
+
+
+def test_frozen_prefix_outputs_are_kept_on_disk_and_reused(tmp_path, synthetic):
+    from m3el_lib.models import load_model
+    from m3el_lib.training.engine import Trainer
+
+    config = tiny_config(tmp_path, trainable="last", precompute_frozen=True, epochs=1)
+    first = Trainer(config, loaded=load_model(TINY), dataset=synthetic)
+    assert not first.data_report["stores_from_disk_cache"]
+    second = Trainer(config, loaded=load_model(TINY), dataset=synthetic)
+    assert second.data_report["stores_from_disk_cache"]
+    assert torch.equal(first.images.inputs, second.images.inputs)
+    other_cut = Trainer(config.replace(unlocked_blocks=2), loaded=load_model(TINY), dataset=synthetic)
+    assert not other_cut.data_report["stores_from_disk_cache"]  # another split: another key
+
+
+def test_per_tower_blocks(tiny):
+    from m3el_lib.models import load_model
+    from m3el_lib.training.towers import set_trainable
+
+    model = load_model(TINY).model
+    set_trainable(model, "last", 1, text_blocks=0)
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "visual.transformer.resblocks.1.mlp.c_fc.weight" in names
+    assert not any(n.startswith("transformer.") for n in names) and "text_projection" in names
+
+
+def test_streaming_workers_give_the_same_losses_as_memory(tmp_path, synthetic):
+    """The full profile's path (DataLoader workers decode pictures) trains exactly like the sample's."""
+    from m3el_lib.models import load_model
+    from m3el_lib.training.engine import Trainer
+
+    losses = []
+    for mode, workers in (("memory", 0), ("stream", 1)):
+        config = tiny_config(tmp_path / mode, epochs=1, image_cache=mode, num_workers=workers, entity_alignment=1.0)
+        result = Trainer(config, loaded=load_model(TINY), dataset=synthetic).fit()
+        losses.append([r["loss"] for r in result.history["train"]])
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)

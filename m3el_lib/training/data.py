@@ -163,26 +163,77 @@ def to_device(inputs: Inputs, device: str | torch.device) -> Inputs:
 
 
 class TextStore:
-    """Every distinct text, tokenised once (and, with a frozen prefix, run through it once)."""
+    """Every distinct text, tokenised once (and, with a frozen prefix, run through it once).
+
+    `cache`: a file to keep the computed inputs in (see `cached`); reused when its keys match.
+    """
 
     def __init__(self, texts: Iterable[str], tokenizer: Callable[[list[str]], torch.Tensor],
-                 prefix: Callable[[torch.Tensor], Inputs] | None = None, chunk: int = 256) -> None:
+                 prefix: Callable[[torch.Tensor], Inputs] | None = None, chunk: int = 256,
+                 cache: Path | None = None) -> None:
         self.keys = sorted(set(texts))
         self.row = {text: i for i, text in enumerate(self.keys)}
-        parts = []
-        for start in range(0, len(self.keys), chunk):
-            tokens = tokenizer(self.keys[start : start + chunk])
-            parts.append(prefix(tokens) if prefix is not None else tokens)
-        self.inputs = _concat(parts) if parts else None
+
+        def compute() -> tuple[Inputs, set[str]]:
+            parts = []
+            for start in range(0, len(self.keys), chunk):
+                tokens = tokenizer(self.keys[start : start + chunk])
+                parts.append(prefix(tokens) if prefix is not None else tokens)
+            return (_concat(parts) if parts else None), set()
+
+        self.inputs, _ = cached(cache, self.keys, compute)
+        self.from_cache = cache is not None and _was_cached(cache)
 
     def gather(self, keys: Sequence[str]) -> Inputs:
         return _select(self.inputs, torch.tensor([self.row[k] for k in keys], dtype=torch.long))
 
 
+_LOADED: set[str] = set()
+
+
+def _was_cached(path: Path) -> bool:
+    return str(path) in _LOADED
+
+
+def cached(path: Path | None, keys: list[str], compute: Callable[[], tuple[Inputs, set[str]]]) -> tuple[Inputs, set[str]]:
+    """`compute()` once per `path`: a file holding the same keys is loaded instead of recomputing.
+
+    The path names a key of everything the inputs depend on (model weights, split, data); the
+    stored key list guards against a collision or a changed set of texts/pictures.
+    """
+    if path is not None and path.is_file():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            if saved.get("keys") == keys:
+                _LOADED.add(str(path))
+                return saved["inputs"], set(saved["failed"])
+        except (OSError, RuntimeError, EOFError, KeyError, AttributeError):
+            pass  # unreadable or stale: recompute and overwrite
+    inputs, failed = compute()
+    if path is not None:
+        from .checkpoint import atomic_torch_save
+
+        atomic_torch_save({"keys": keys, "inputs": inputs, "failed": sorted(failed)}, path)
+    return inputs, failed
+
+
 def _concat(parts: list[Inputs]) -> Inputs:
+    """Concatenate chunks along rows; sequences of different lengths are zero-padded on dim 1
+    (zero is "padding" in an attention mask, and padded positions are masked out)."""
     if isinstance(parts[0], dict):
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    return torch.cat(parts)
+        return {k: _cat_padded([p[k] for p in parts]) for k in parts[0]}
+    return _cat_padded(parts)
+
+
+def _cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if tensors[0].ndim >= 2 and len({t.shape[1] for t in tensors}) > 1:
+        length = max(t.shape[1] for t in tensors)
+        padded = []
+        for t in tensors:
+            pad = torch.zeros((t.shape[0], length - t.shape[1], *t.shape[2:]), dtype=t.dtype, device=t.device)
+            padded.append(torch.cat([t, pad], dim=1))
+        tensors = padded
+    return torch.cat(tensors)
 
 
 def load_picture(path: str, preprocess: Callable[[Any], torch.Tensor]) -> torch.Tensor | None:
@@ -203,20 +254,26 @@ class ImageStore:
 
     def __init__(self, paths: Iterable[str], preprocess: Callable[[Any], torch.Tensor], mode: str = "memory",
                  prefix: Callable[[torch.Tensor], Inputs] | None = None, chunk: int = 64,
-                 progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> None:
+                 progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None, cache: Path | None = None) -> None:
         self.keys = sorted(set(paths))
         self.row = {path: i for i, path in enumerate(self.keys)}
         self.preprocess = preprocess
         self.mode = mode
         self.failed: set[str] = set()
         self.inputs: Inputs = None
+        self.from_cache = False
         if mode == "memory" and self.keys:
-            parts = []
-            starts = range(0, len(self.keys), chunk)
-            for start in progress(starts) if progress else starts:
-                pixels = torch.stack([self._decode(p) for p in self.keys[start : start + chunk]])
-                parts.append(prefix(pixels) if prefix is not None else pixels)
-            self.inputs = _concat(parts)
+
+            def compute() -> tuple[Inputs, set[str]]:
+                parts = []
+                starts = range(0, len(self.keys), chunk)
+                for start in progress(starts) if progress else starts:
+                    pixels = torch.stack([self._decode(p) for p in self.keys[start : start + chunk]])
+                    parts.append(prefix(pixels) if prefix is not None else pixels)
+                return _concat(parts), self.failed
+
+            self.inputs, self.failed = cached(cache, self.keys, compute)
+            self.from_cache = cache is not None and _was_cached(cache)
 
     def _decode(self, path: str) -> torch.Tensor:
         picture = load_picture(path, self.preprocess)
@@ -278,8 +335,12 @@ class MicroBatch:
 
 
 def collate(planned: Sequence[PlannedExample], examples: Sequence[TrainExample],
-            texts: TextStore, images: ImageStore) -> MicroBatch:
-    """Build the micro-batch of `planned` examples (see MicroBatch)."""
+            texts: TextStore, images: ImageStore, both_entity_views: bool = False) -> MicroBatch:
+    """Build the micro-batch of `planned` examples (see MicroBatch).
+
+    both_entity_views: encode every pool entity by text and (when it has one) by picture, whatever
+    the rows need (for the entity-view alignment term of the loss).
+    """
     pool: dict[str, int] = {}
     pool_entities: list[tuple[Entity, TrainExample]] = []
 
@@ -309,8 +370,8 @@ def collate(planned: Sequence[PlannedExample], examples: Sequence[TrainExample],
         else:
             mention_image_row.append(-1)
 
-    need_entity_text = any(p.task.entity in TEXT_MODALITIES for p in planned)
-    need_entity_image = any(p.task.entity in IMAGE_MODALITIES for p in planned)
+    need_entity_text = both_entity_views or any(p.task.entity in TEXT_MODALITIES for p in planned)
+    need_entity_image = both_entity_views or any(p.task.entity in IMAGE_MODALITIES for p in planned)
     entity_texts = [entity_key(e) for e, _ in pool_entities] if need_entity_text else []
     entity_text_row = list(range(len(entity_texts))) if need_entity_text else [-1] * len(pool_entities)
     entity_images, entity_image_row = [], []
@@ -343,22 +404,25 @@ class MicroBatchDataset(TorchDataset):
     """A list of planned micro-batches as a map-style dataset (one item = one micro-batch)."""
 
     def __init__(self, batches: Sequence[Sequence[PlannedExample]], examples: Sequence[TrainExample],
-                 texts: TextStore, images: ImageStore) -> None:
+                 texts: TextStore, images: ImageStore, both_entity_views: bool = False) -> None:
         self.batches, self.examples, self.texts, self.images = list(batches), examples, texts, images
+        self.both_entity_views = both_entity_views
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, index: int) -> MicroBatch:
-        return collate(self.batches[index], self.examples, self.texts, self.images)
+        return collate(self.batches[index], self.examples, self.texts, self.images, self.both_entity_views)
 
 
 def batch_loader(dataset: MicroBatchDataset, num_workers: int) -> Iterable[MicroBatch]:
     """Micro-batches in order; with workers they are built (pictures decoded) ahead of the step."""
     if num_workers <= 0:
         return (dataset[i] for i in range(len(dataset)))
-    return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
-                      collate_fn=_identity, prefetch_factor=4, persistent_workers=False)
+    # Its own generator: otherwise creating the loader draws worker seeds from the global RNG,
+    # and a resumed run (which creates one mid-epoch) would drift from an uninterrupted one.
+    return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_identity,
+                      prefetch_factor=4, persistent_workers=False, generator=torch.Generator().manual_seed(0))
 
 
 def _identity(item: MicroBatch) -> MicroBatch:

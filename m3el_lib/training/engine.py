@@ -31,19 +31,17 @@ import torch.nn as nn
 from .. import config as paths
 from ..evaluation import instance_metrics, rank_counts
 from ..fsutil import atomic_write_json, atomic_write_text
-from ..schema import TASK_NAMES, Task
+from ..schema import TASK_NAMES
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import (
-    IMAGE_MODALITIES, ImageStore, MicroBatchDataset, TextStore, TrainExample, batch_loader, build_examples,
+    ImageStore, MicroBatchDataset, TextStore, TrainExample, batch_loader, build_examples,
     entity_key, epoch_plan, instance_pictures, mention_key, micro_batches, rank_micro_batches, to_device,
 )
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, cleanup, init_distributed
 from .loss import ModalityAugmentedLoss, modality_embeddings
 from .towers import Towers, freeze_batchnorm, set_trainable
 
-# Options that may change between a run and its resumption without changing its result.
-RESUME_MAY_CHANGE = {"output_dir", "progress", "kill_at_step", "log_every", "num_workers", "image_cache", "device"}
 MODALITY_INDEX = {"T": 0, "I": 1, "TI": 2}
 
 
@@ -111,12 +109,13 @@ class Trainer:
         self.loaded = loaded if loaded is not None else self._load_model()
         self.model: nn.Module = self.loaded.model.to(self.device)
         self.model_name = getattr(self.loaded, "name", config.model or self.profile.model)
-        image_split, text_split = set_trainable(self.model, config.trainable, config.unlocked_blocks)
+        text_blocks = None if config.unlocked_text_blocks < 0 else config.unlocked_text_blocks
+        image_split, text_split = set_trainable(self.model, config.trainable, config.unlocked_blocks, text_blocks)
         self.towers = Towers(self.model, image_split, text_split, precomputed=config.precompute_frozen)
         self.autocast_dtype = self._autocast_dtype()
         self.dataset = dataset if dataset is not None else self._load_dataset()
         self._build_data()
-        self.objective = ModalityAugmentedLoss(self.towers)
+        self.objective = ModalityAugmentedLoss(self.towers, entity_alignment=config.entity_alignment)
         self.module: nn.Module = self.objective
         if self.info.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -132,7 +131,7 @@ class Trainer:
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = config.epochs * self.steps_per_epoch
         if config.max_steps:
-            self.total_steps = min(self.total_steps, config.max_steps) if config.epochs else config.max_steps
+            self.total_steps = min(self.total_steps, config.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, config.warmup_steps, self.total_steps, config.min_lr_ratio)
         )
@@ -173,13 +172,16 @@ class Trainer:
         texts = {mention_key(inst) for inst in train + val}
         texts |= {entity_key(cand) for inst in train + val for cand in inst.candidates}
         image_prefix, text_prefix = self.towers.prefix_fns()
+        pictures = instance_pictures(self.dataset, train + val)
         self._eval_mode()
         started = time.perf_counter()
         with self._autocast():
-            self.texts = TextStore(texts, self.loaded.tokenizer, prefix=_on(text_prefix, self.device))
+            self.texts = TextStore(texts, self.loaded.tokenizer, prefix=_on(text_prefix, self.device),
+                                   cache=self._prefix_cache("text", sorted(texts)))
             self.images = ImageStore(
-                instance_pictures(self.dataset, train + val), self.loaded.preprocess, mode=c.image_cache,
+                pictures, self.loaded.preprocess, mode=c.image_cache,
                 prefix=_on(image_prefix, self.device), progress=self._progress_fn("caching pictures"),
+                cache=self._prefix_cache("image", sorted(pictures)) if c.image_cache == "memory" else None,
             )
         self.store_seconds = time.perf_counter() - started
         self.examples = build_examples(self.dataset, train, c.pairings, unusable=self.images.failed)
@@ -194,8 +196,31 @@ class Trainer:
             "distinct_pictures": len(self.images.keys),
             "pictures_failed_to_decode": sorted(self.images.failed),
             "store_seconds": round(self.store_seconds, 2),
+            "stores_from_disk_cache": bool(self.texts.from_cache and (self.images.from_cache or not self.images.keys)),
             "precomputed_frozen_prefix": self.towers.precomputed,
         }
+
+    def _prefix_cache(self, kind: str, keys: list[str]) -> Path | None:
+        """Where the frozen prefix outputs of these texts/pictures are kept (None: not kept).
+
+        The name hashes everything they depend on: the model's weights, where the tower is cut,
+        the image transform, the device's precision, and the texts (or the pictures' paths, sizes
+        and modification times)."""
+        if not (self.config.cache_prefix and self.towers.precomputed):
+            return None
+        import hashlib
+
+        split = self.towers.image if kind == "image" else self.towers.text
+        digest = hashlib.sha256()
+        for part in (kind, getattr(self.loaded, "weights_id", ""), type(split).__name__, str(split.blocks),
+                     repr(self.loaded.preprocess) if kind == "image" else "", str(self.autocast_dtype)):
+            digest.update(part.encode() + b"\0")
+        for key in keys:
+            digest.update(key.encode() + b"\0")
+            if kind == "image":
+                stat = os.stat(key)
+                digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode() + b"\0")
+        return paths.cache_dir() / "training" / f"{kind}-prefix-{digest.hexdigest()[:32]}.pt"
 
     def _steps_per_epoch(self) -> int:
         per_step = self.config.batch_size * self.config.grad_accum * self.info.world_size
@@ -243,7 +268,8 @@ class Trainer:
             for i in rank_micro_batches(step, self.config.grad_accum, self.info.world_size, self.info.rank)
         ]
         workers = self.config.num_workers if self.images.mode == "stream" else 0
-        return batch_loader(MicroBatchDataset(mine, self.examples, self.texts, self.images), workers)
+        dataset = MicroBatchDataset(mine, self.examples, self.texts, self.images, both_entity_views=self.config.entity_alignment > 0)
+        return batch_loader(dataset, workers)
 
     def train_step(self, batches: Sequence[Any]) -> dict[str, float]:
         """One optimiser step over this process's micro-batches (already on the device)."""
@@ -385,15 +411,10 @@ class Trainer:
 
     def resume_from(self, path: Path | str) -> None:
         saved = ckpt.load_resume_state(path)
-        changed = sorted(
-            k for k, v in saved["config"].items()
-            if k not in RESUME_MAY_CHANGE and self.config.to_dict().get(k) != v
-        )
+        changed = self.config.differences(saved["config"])
         if changed:
             raise ValueError(f"{path}: the run was started with other {', '.join(changed)}; resume with its own config")
-        if saved["resume"]["world_size"] != self.info.world_size:
-            # Allowed: the global batch (and so the result) is the same, only the split differs.
-            pass
+        # A different number of processes is fine: the global batch (so the result) is the same.
         self.model.load_state_dict(saved["state_dict"])
         self.optimizer.load_state_dict(saved["resume"]["optimizer"])
         self.scheduler.load_state_dict(saved["resume"]["scheduler"])
@@ -437,7 +458,7 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=self.total_steps, initial=s.global_step, desc=c.run_name, file=sys.stderr, mininterval=1.0)
-        while not s.stopped and s.epoch < max(c.epochs, 1):
+        while not s.stopped and s.epoch < c.epochs:
             loader = iter(self._loader(s.epoch, s.step_in_epoch))
             while s.step_in_epoch < self.steps_per_epoch and s.global_step < self.total_steps:
                 step_start = time.perf_counter()
@@ -526,6 +547,9 @@ class Trainer:
         write_result(self.output_dir / "train_summary.json", summary, **kwargs)
         write_provenance(self.best_path, **kwargs)
         self.write_logs()
+        from ..model_card import write_model_card
+
+        write_model_card(self.output_dir, summary, self.history())
 
 
 def _modalities(text: torch.Tensor | None, image: torch.Tensor | None) -> list[torch.Tensor | None]:

@@ -48,9 +48,10 @@ class LossOutput:
 class ModalityAugmentedLoss(nn.Module):
     """Wraps the towers so that one forward call gives the loss (as DistributedDataParallel needs)."""
 
-    def __init__(self, towers: nn.Module) -> None:
+    def __init__(self, towers: nn.Module, entity_alignment: float = 0.0) -> None:
         super().__init__()
         self.towers = towers
+        self.entity_alignment = entity_alignment
 
     def embed(self, batch: MicroBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mention embeddings [3, B, D], entity embeddings [3, P, D], entity has-picture mask [P]."""
@@ -85,5 +86,23 @@ class ModalityAugmentedLoss(nn.Module):
         needs_image = batch.entity_modality != T
         logits = logits.masked_fill(needs_image[:, None] & ~has_image[None, :], float("-inf"))
         loss = F.cross_entropy(logits, batch.targets)
+        if self.entity_alignment > 0:
+            loss = loss + self.entity_alignment * entity_view_loss(entities, batch, scale)
         accuracy = (logits.argmax(dim=1) == batch.targets).float().mean()
         return LossOutput(loss=loss, logits=logits.detach(), accuracy=accuracy.detach())
+
+
+def entity_view_loss(entities: torch.Tensor, batch: MicroBatch, scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE between the text and picture views of the pool's entities.
+
+    Our addition (see the training chapter): the knowledge base gives every entity in both
+    modalities, so each pool entity's picture should be found from its text among the pool's
+    pictures, and back. It uses entity records only, never which candidate is a mention's gold.
+    """
+    both = (batch.entity_text_row >= 0) & (batch.entity_image_row >= 0)
+    if int(both.sum()) < 2:
+        return entities.new_zeros(())
+    text, image = entities[T][both], entities[I][both]
+    logits = scale * text @ image.T
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))

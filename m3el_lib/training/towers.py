@@ -290,14 +290,20 @@ class Towers(nn.Module):
         return self.image_prefix, self.text_prefix
 
 
-def set_trainable(model: nn.Module, trainable: str, blocks: int) -> tuple[Split | None, Split | None]:
-    """Freeze all but what `trainable` names; return the (image, text) splits that describe it."""
+def set_trainable(model: nn.Module, trainable: str, blocks: int, text_blocks: int | None = None) -> tuple[Split | None, Split | None]:
+    """Freeze all but what `trainable` names; return the (image, text) splits that describe it.
+
+    "last": the last `blocks` blocks of the image tower and `text_blocks` (default: `blocks`) of
+    the text tower, with both projections and the temperature; "heads": projections and
+    temperature only; "all": everything (no split).
+    """
     if trainable == "all":
         for param in model.parameters():
             param.requires_grad_(True)
         return None, None
-    k = 0 if trainable == "heads" else blocks
-    image, text = image_split(model, k), text_split(model, k)
+    image_k = 0 if trainable == "heads" else blocks
+    text_k = 0 if trainable == "heads" else (blocks if text_blocks is None else text_blocks)
+    image, text = image_split(model, image_k), text_split(model, text_k)
     for param in model.parameters():
         param.requires_grad_(False)
     for item in image.trainable_modules() + text.trainable_modules() + [model.logit_scale]:

@@ -1,0 +1,105 @@
+"""Tests of the pieces notebooks 04 and 05 stand on: reusing runs, the full-run estimate, the
+result tables (hand-made rows), the seen/unseen split, predictions and the model card."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from m3el_lib.io import load_dataset
+from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.training import report
+from m3el_lib.training.config import TrainConfig
+from m3el_lib.training.experiments import finished, full_run_estimate, run_experiment
+
+TINY = "m3el-tiny-random"
+
+
+def _rows(model: str, values: dict[str, tuple[float, float, float]]) -> list[dict]:
+    return [{"model": model, "task": task, "topic": "all", "mode": "candidates", "n": 100, "acc@1": v,
+             "acc@1_lo": lo, "acc@1_hi": hi, "chance_acc@1": 0.25} for task, (v, lo, hi) in values.items()]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        _rows("ours", {"T-T": (0.9, 0.85, 0.95), "T-I": (0.7, 0.6, 0.8)})
+        + _rows("start", {"T-T": (0.88, 0.83, 0.93), "T-I": (0.25, 0.2, 0.3)})
+        + _rows("text-only", {"T-T": (0.95, 0.9, 0.99)})
+    )
+
+
+def test_improvement_table_gives_points_and_interval_overlap(frame):
+    table = report.improvement_table(frame, "ours", ["start"]).set_index("task")
+    assert table.at["T-I", "gain (points)"] == pytest.approx(45.0)
+    assert not table.at["T-I", "intervals overlap"] and table.at["T-T", "intervals overlap"]
+
+
+def test_best_baseline_gain_picks_the_strongest_model_per_task(frame):
+    table = report.best_baseline_gain(frame, "ours", ["start", "text-only"]).set_index("task")
+    assert table.at["T-T", "best baseline"] == "text-only" and table.at["T-T", "gain (points)"] == pytest.approx(-5.0)
+    assert table.at["T-I", "best baseline"] == "start"
+
+
+def test_headline_table_marks_tasks_a_model_cannot_do(frame):
+    table = report.headline_table(frame, ["ours", "text-only"])
+    assert table.at["T-I", "text-only"] == "-" and table.at["T-I", "ours"] == "70.0 [60.0, 80.0]"
+    assert list(table.index) == ["T-T", "T-I"] and table.at["T-T", "chance"] == "25.0"
+
+
+def test_paper_figures_are_the_papers():
+    assert report.PAPER_EXISTING_MODELS_ACC == (0.494, 0.758)
+    assert report.PAPER_CLIP_ND_GAIN_POINTS == (9.3, 25.0)
+
+
+def test_full_run_estimate_arithmetic():
+    costs = {"parameters": 1e8, "image_train_flops": 2e10, "text_train_flops": 1e10, "image_activation_bytes_fp32": 1e8,
+             "text_activation_bytes_fp32": 5e7, "image_seconds_cpu": 0.2, "text_seconds_cpu": 0.1}
+    estimate = full_run_estimate(costs, {"pictures": 2.0, "texts": 4.0}, epochs=10, batch=100, train_share=0.5)
+    per_example = 2 * 2e10 + 4 * 1e10
+    assert estimate["train FLOPs per example (measured)"] == per_example
+    total = per_example * 79_625 * 0.5 * 10
+    assert estimate["GPU hours (estimate)"]["A100 (bf16 dense)"] == pytest.approx(total / (312e12 * 0.35) / 3600)
+    # 16 bytes per parameter (weights, grads, AdamW moments) + activations of 100 examples
+    assert estimate["GPU memory GB, fp32 activations (estimate)"] == pytest.approx(1.6 + 100 * (2e8 + 2e8) / 1e9, abs=0.05)
+
+
+def test_seen_in_training_splits_by_the_gold_entity(tmp_path):
+    dataset = load_dataset(write_synthetic_dataset(tmp_path / "d", n=30, image_every=1))
+    train_entities = {(c.qid, c.image.local_path) for i in dataset.split("train") for c in i.candidates}
+    groups = report.seen_in_training(dataset, "test")
+    for inst in groups["gold entity in the training candidates"]:
+        assert (inst.gold.qid, inst.gold.image.local_path) in train_entities
+    assert sum(len(v) for v in groups.values()) == len(dataset.split("test"))
+
+
+def test_runs_are_reused_only_with_the_same_config_and_get_a_model_card(tmp_path):
+    from m3el_lib.evaluation import evaluate
+    from m3el_lib.models import load_model
+    from m3el_lib.scoring import model_scorer
+
+    data = write_synthetic_dataset(tmp_path / "d", n=30, image_every=1)
+    config = TrainConfig(profile="sample", model=TINY, dataset=str(data), output_dir=str(tmp_path / "run"), epochs=1,
+                         batch_size=4, trainable="all", precompute_frozen=False, progress=False, device="cpu")
+    assert not finished(config)
+    first = run_experiment("tiny", config)
+    assert first.wall_seconds is not None and finished(config)
+    assert finished(config.replace(progress=True))  # a result-neutral option
+    assert not finished(config.replace(lr=0.5))
+    again = run_experiment("tiny", config, retrain=False)
+    assert again.wall_seconds is None and again.summary["wall_seconds_end_to_end"] == first.summary["wall_seconds_end_to_end"]
+    card = (tmp_path / "run" / "MODEL_CARD.md").read_text()
+    assert "CLIP_ND" in card and TINY in card and "provenance" in card
+
+    dataset = load_dataset(data)
+    scorer = model_scorer(load_model(TINY, checkpoint=str(first.best_path)), persist_cache=False)
+    preds = report.predictions(scorer, dataset, "I-I", "test")
+    result = evaluate(scorer, dataset, split="test", n_bootstrap=0, per_topic=False)
+    assert sum(p.correct for p in preds) / len(preds) == pytest.approx(result.get("I-I").metrics["acc@1"], abs=1e-9)
+
+    from m3el_lib.model_card import write_model_card
+
+    rows = [{"task": "I-I", "n": 10, "acc@1": 0.5, "acc@1_lo": 0.2, "acc@1_hi": 0.8, "chance_acc@1": 0.25}]
+    path = write_model_card(tmp_path / "run", first.summary, json.loads((tmp_path / "run" / "history.json").read_text()), rows)
+    assert "| I-I | 10 | 50.0% | [20.0%, 80.0%] | 25.0% |" in path.read_text()
