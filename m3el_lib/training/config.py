@@ -177,7 +177,7 @@ def load_config(path: Path | str, base: TrainConfig | None = None) -> TrainConfi
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
-        import yaml  # pyyaml comes with jupyter-book; only needed for YAML configs
+        import yaml  # only needed for YAML configs
 
         data = yaml.safe_load(text) or {}
     else:
