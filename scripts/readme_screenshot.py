@@ -1,9 +1,9 @@
 """Make `docs/book.png`, the README's picture of the book, from a built book.
 
 Usage: `.venv/bin/python scripts/readme_screenshot.py [PAGE ...]` after `make book`; PAGE is a
-path inside the HTML folder (default: the introduction and the last chapter). Each page is shot
-in headless Chromium at 1280 x 900, scrolled to its first figure, the shots are put side by side, scaled to 1400 px wide and
-reduced to 256 colours so that the committed PNG stays small.
+path inside the HTML folder (default: the introduction and the statistics chapter). Each page
+is shot in headless Chromium at 1280 x 900, scrolled to its first figure; the shots are put side
+by side, scaled to 1400 px wide and reduced to 256 colours so that the committed PNG stays small.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def shoot(browser: DevToolsPipe, session: str, page: Path) -> Image.Image:
 def main(argv: list[str]) -> int:
     html = book.default_job("sample").html_dir
     chapters = sorted((html / book.CHAPTERS).glob("*.html"))
-    pages = [html / name for name in argv] or [html / "intro.html", *chapters[-1:]]
+    statistics = [chapter for chapter in chapters if "statistics" in chapter.name][:1]
+    pages = [html / name for name in argv] or [html / "intro.html", *statistics]
     with DevToolsPipe(window=(1280, 900)) as browser:
         session = _page_session(browser)
         shots = [shoot(browser, session, page) for page in pages]
