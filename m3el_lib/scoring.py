@@ -75,6 +75,41 @@ class Scorer(Protocol):
     def supported_tasks(self) -> tuple[Task, ...]: ...
 
     def prepare(self, dataset, instances: Sequence[Instance], entities: EntityTable) -> None:
+        """Embed (or read from the cache) every mention and entity variant."""
+        ...
+
+    def pair_scores(self, task: Task, rows: np.ndarray, entity_idx: np.ndarray) -> np.ndarray: ...
+
+    def all_scores(self, task: Task, rows: np.ndarray) -> np.ndarray: ...
+
+
+def tasks_for_modalities(modalities: Sequence[str]) -> tuple[Task, ...]:
+    """The tasks a scorer that embeds only `modalities` ("T", "I") can do (TI needs both)."""
+    have = set(modalities)
+    usable = {Modality.T: "T" in have, Modality.I: "I" in have, Modality.TI: {"T", "I"} <= have}
+    return tuple(t for t in TASKS if usable[t.mention] and usable[t.entity])
+
+
+class EmbeddingScorer:
+    """Cosine scores of cached mention and entity embeddings, for any `encoders.Encoder`."""
+
+    def __init__(self, encoder, name: str, weights_id: str, modalities: Sequence[str] = ("T", "I"), batch_size: int = 64, persist_cache: bool = True) -> None:
+        self.encoder = encoder
+        self.name = name
+        self.weights_id = weights_id
+        self.modalities = tuple(modalities)
+        self.batch_size = batch_size
+        self.persist_cache = persist_cache
+        self.mention: dict[Modality, torch.Tensor] = {}
+        self.entity: dict[Modality, torch.Tensor] = {}
+        self.mention_missing = torch.zeros(0, dtype=torch.bool)
+        self.entity_missing = torch.zeros(0, dtype=torch.bool)
+        self.cache: EmbeddingCache | None = None
+
+    def supported_tasks(self) -> tuple[Task, ...]:
+        return tasks_for_modalities(self.modalities)
+
+    def prepare(self, dataset, instances: Sequence[Instance], entities: EntityTable) -> None:
         """Embed (or read from the cache) every mention and entity variant; fuse the TI rows."""
         self.cache = EmbeddingCache(self.encoder, self.weights_id, dataset.checksum, batch_size=self.batch_size, persist=self.persist_cache)
         self.entities = entities
@@ -114,74 +149,6 @@ class Scorer(Protocol):
         present = [i for i, ref in enumerate(refs) if ref is not None]
         if not present:
             return None
-        paths = [picture_path(dataset, refs[i]) for i in present]
-        keys = [image_key(refs[i].local_path or refs[i].url, path) for i, path in zip(present, paths)]
-        embedded, missing = self.cache.images(side, keys, paths)
-        out = torch.zeros(len(refs), embedded.shape[1])
-        out[present] = embedded
-        flags = torch.zeros(len(refs), dtype=torch.bool)
-        flags[present] = missing
-        return out, flags
-
-    def pair_scores(self, task: Task, rows: np.ndarray, entity_idx: np.ndarray) -> np.ndarray: ...
-
-    def all_scores(self, task: Task, rows: np.ndarray) -> np.ndarray: ...
-
-
-def tasks_for_modalities(modalities: Sequence[str]) -> tuple[Task, ...]:
-    """The tasks a scorer that embeds only `modalities` ("T", "I") can do (TI needs both)."""
-    have = set(modalities)
-    usable = {Modality.T: "T" in have, Modality.I: "I" in have, Modality.TI: {"T", "I"} <= have}
-    return tuple(t for t in TASKS if usable[t.mention] and usable[t.entity])
-
-
-class EmbeddingScorer:
-    """Cosine scores of cached mention and entity embeddings, for any `encoders.Encoder`."""
-
-    def __init__(self, encoder, name: str, weights_id: str, modalities: Sequence[str] = ("T", "I"), batch_size: int = 64, persist_cache: bool = True) -> None:
-        self.encoder = encoder
-        self.name = name
-        self.weights_id = weights_id
-        self.modalities = tuple(modalities)
-        self.batch_size = batch_size
-        self.persist_cache = persist_cache
-        self.mention: dict[Modality, torch.Tensor] = {}
-        self.entity: dict[Modality, torch.Tensor] = {}
-        self.mention_missing = torch.zeros(0, dtype=torch.bool)
-        self.entity_missing = torch.zeros(0, dtype=torch.bool)
-        self.cache: EmbeddingCache | None = None
-
-    def supported_tasks(self) -> tuple[Task, ...]:
-        return tasks_for_modalities(self.modalities)
-
-    def prepare(self, dataset, instances: Sequence[Instance], entities: EntityTable) -> None:
-        self.cache = EmbeddingCache(self.encoder, self.weights_id, dataset.checksum, batch_size=self.batch_size, persist=self.persist_cache)
-        self.entities = entities
-        if "T" in self.modalities:
-            self.mention[Modality.T] = self._texts("mention", [mention_text(i) for i in instances])
-            self.entity[Modality.T] = self._texts("entity", [entity_text(e) for e in entities.variants])
-        if "I" in self.modalities:
-            self.mention[Modality.I], self.mention_missing = self._images("mention", dataset, [i.image if i.has_mention_image else None for i in instances])
-            self.entity[Modality.I], self.entity_missing = self._images("entity", dataset, [e.image if e.has_image else None for e in entities.variants])
-        if {"T", "I"} <= set(self.modalities):
-            self.mention[Modality.TI] = fuse(self.mention[Modality.T], self.mention[Modality.I])
-            self.entity[Modality.TI] = fuse(self.entity[Modality.T], self.entity[Modality.I])
-
-    def _texts(self, side: str, texts: list[str]) -> torch.Tensor:
-        """Rows for every text; empty texts (which no task uses) get zero rows, not an encoding."""
-        present = [i for i, text in enumerate(texts) if text]
-        if not present:
-            raise ValueError(f"no {side} texts to encode")
-        embedded = self.cache.texts(side, [texts[i] for i in present])
-        out = torch.zeros(len(texts), embedded.shape[1])
-        out[present] = embedded
-        return out
-
-    def _images(self, side: str, dataset, refs: list) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows for every picture reference; absent references get zero rows (no task uses them)."""
-        present = [i for i, ref in enumerate(refs) if ref is not None]
-        if not present:
-            raise ValueError("no pictures to encode")
         paths = [picture_path(dataset, refs[i]) for i in present]
         keys = [image_key(refs[i].local_path or refs[i].url, path) for i, path in zip(present, paths)]
         embedded, missing = self.cache.images(side, keys, paths)

@@ -114,3 +114,17 @@ def test_broken_mention_pictures_are_counted_and_score_chance(tiny, synthetic):
     assert result.get("T-T").missing_mention_pictures == 0
     # TI mentions fall back to their text: not chance, but counted
     assert result.get("TI-T").missing_mention_pictures == result.get("TI-T").n
+
+
+def test_dataset_without_any_picture_scores_the_text_tasks_only(tiny, tmp_path):
+    from dataclasses import replace
+
+    from m3el_lib.io import write_dataset
+    from m3el_lib.synthetic import make_instances
+
+    instances, _ = make_instances(9)
+    text_only = [replace(i, image=None, mention_image_kind="none",
+                         candidates=tuple(replace(c, image=None) for c in i.candidates)) for i in instances]
+    write_dataset(text_only, tmp_path / "text")
+    result = evaluate(model_scorer(tiny, persist_cache=False), load_dataset(tmp_path / "text"), split=None, n_bootstrap=10)
+    assert {g.task for g in result.groups} == {"T-T"}
