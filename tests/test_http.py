@@ -19,23 +19,9 @@ from m3el_lib.construction.http import (
     NetworkDisabledError,
     ResponseCache,
 )
+from fakes import FakeClock
 
 URL = "https://example.org/api"
-
-
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps (or a request takes time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Scripted:

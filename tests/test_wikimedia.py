@@ -26,6 +26,7 @@ from m3el_lib.construction.wikimedia import (
     title_from_article_url,
     topic_query,
 )
+from fakes import FakeClock
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wikimedia"
 JSON = {"content-type": "application/json; charset=utf-8"}
@@ -33,19 +34,6 @@ JSON = {"content-type": "application/json; charset=utf-8"}
 
 def load(relative: str) -> dict:
     return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class FakeWikimedia:
@@ -119,7 +107,7 @@ def fake() -> FakeWikimedia:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=0.0)
 
 
 def make_source(fake: FakeWikimedia, clock: FakeClock, cache: Path, **options) -> WikimediaSource:
@@ -354,7 +342,7 @@ def test_the_cache_makes_a_second_run_issue_no_request(fake, clock, tmp_path):
     run = (first.topic_entities("movies"), first.search_name("Casablanca", 3), first.image_bytes(first.topic_entities("cities", 1)[0].images[0]))
     assert fake.requests
     again = FakeWikimedia()
-    second = make_source(again, FakeClock(), tmp_path / "cache")
+    second = make_source(again, FakeClock(start=0.0), tmp_path / "cache")
     rerun = (second.topic_entities("movies"), second.search_name("Casablanca", 3), second.image_bytes(second.topic_entities("cities", 1)[0].images[0]))
     assert rerun == run
     assert again.requests == []
@@ -417,7 +405,7 @@ def test_build_dataset_over_recorded_responses_writes_a_valid_dataset(fake, cloc
                 assert (out / candidate.image.local_path).read_bytes().startswith(b"\x89PNG")
     # Same recorded responses, same seed: the same dataset (checksum), now from the HTTP cache alone.
     again = FakeWikimedia()
-    manifest2 = build(make_source(again, FakeClock(), tmp_path / "cache"), tmp_path / "out2")
+    manifest2 = build(make_source(again, FakeClock(start=0.0), tmp_path / "cache"), tmp_path / "out2")
     assert manifest2["checksum"] == manifest["checksum"] and again.requests == []
 
 
@@ -438,7 +426,7 @@ def test_a_failed_rebuild_leaves_the_previous_dataset_intact(fake, clock, tmp_pa
     broken = FakeWikimedia()
     broken.fail("query.wikidata.org", response(200, b"<html>upstream timeout</html>"))
     with pytest.raises(MalformedResponseError, match=r"body is not JSON .*\(https://query.wikidata.org/sparql\?"):
-        build(make_source(broken, FakeClock(), tmp_path / "fresh-cache"), out, seed=1)
+        build(make_source(broken, FakeClock(start=0.0), tmp_path / "fresh-cache"), out, seed=1)
     assert dataset_checksum(out) == before
 
 
@@ -449,7 +437,7 @@ def test_an_interrupted_build_resumes_without_asking_again(fake, clock, tmp_path
         build(make_source(fake, clock, tmp_path / "cache"), out)
     assert not out.exists()
     resumed = FakeWikimedia()
-    build(make_source(resumed, FakeClock(), tmp_path / "cache"), out)
+    build(make_source(resumed, FakeClock(start=0.0), tmp_path / "cache"), out)
     assert resumed.urls("wd%3AQ515")  # the query that failed is asked again ...
     assert not resumed.urls("wd%3AQ11424") and not resumed.urls("summary/Titanic")  # ... what was done is not
     assert out.exists()
