@@ -194,6 +194,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     import time
 
     from .construction.build import build_dataset
+    from .construction.http import HttpError
 
     if args.source == "snapshot":
         from .construction.snapshot import SnapshotSource
@@ -214,7 +215,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         manifest = build_dataset(source, args.out, progress=True, **params)
-    except ValueError as err:
+    except (ValueError, HttpError) as err:  # bad parameters, unreachable or malformed live source
         print(err, file=sys.stderr)
         return 1
     counts = manifest["counts"]

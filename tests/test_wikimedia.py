@@ -441,3 +441,14 @@ def test_an_interrupted_build_resumes_without_asking_again(fake, clock, tmp_path
     assert resumed.urls("wd%3AQ515")  # the query that failed is asked again ...
     assert not resumed.urls("wd%3AQ11424") and not resumed.urls("summary/Titanic")  # ... what was done is not
     assert out.exists()
+
+
+def test_cli_reports_an_unreachable_live_source_in_one_line(tmp_path, monkeypatch, capsys):
+    from m3el_lib.cli import main
+
+    monkeypatch.setenv("M3EL_OFFLINE", "1")
+    code = main(["build-dataset", "--source", "wikimedia", "--out", str(tmp_path / "live"), "--per-topic", "2",
+                 "--cache", str(tmp_path / "cache")])
+    assert code == 1
+    assert "query.wikidata.org" in capsys.readouterr().err
+    assert not (tmp_path / "live").exists()
