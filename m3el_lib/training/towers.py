@@ -103,9 +103,13 @@ class CLIPTextSplit(Split):
         m = self.model
         x = m.ln_final(x)
         x = text_global_pool(x, tokens, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
-        if not project or m.text_projection is None:
-            return x
-        return m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
+        return self._project(x) if project else x
+
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        projection = self.model.text_projection
+        if projection is None:
+            return pooled
+        return projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
 
     def prefix(self, tokens: torch.Tensor) -> Inputs:
         m = self.model
@@ -119,9 +123,7 @@ class CLIPTextSplit(Split):
     def suffix(self, inputs: Inputs) -> torch.Tensor:
         m = self.model
         if self.blocks == 0:
-            if m.text_projection is None:
-                return inputs
-            return m.text_projection(inputs) if isinstance(m.text_projection, nn.Linear) else inputs @ m.text_projection
+            return self._project(inputs)
         x = self._run(inputs["hidden"], _last(m.transformer.resblocks, self.blocks))
         return self._pool_project(x, inputs["tokens"], project=True)
 
