@@ -20,7 +20,6 @@ from .schema import KB_ID_PATTERNS, MENTION_IMAGE_KINDS, SPLITS, Entity, ImageRe
 
 RECORD_SUFFIXES = (".json", ".jsonl")
 NON_RECORD_FILES = {"manifest.json", "snapshot.json"}
-EXTRA_FIELDS = ("instance_id", "topic", "split", "gold_index", "mention_image_kind", "kb", "provenance")
 
 
 class DatasetError(ValueError):

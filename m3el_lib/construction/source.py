@@ -8,7 +8,7 @@ wbsearchentities, Wikipedia REST summaries, Wikimedia Commons files). The stages
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,3 @@ class KnowledgeSource(Protocol):
         """Stage 4: the picture's encoded bytes (PNG/JPEG)."""
         ...
 
-
-def iter_all(source: KnowledgeSource, topics: Iterable[str], limit: int | None) -> Iterable[SourceEntity]:
-    """Every entity of the given topics, topic by topic."""
-    for topic in topics:
-        yield from source.topic_entities(topic, limit)
