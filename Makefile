@@ -30,7 +30,7 @@ test: setup browser
 
 # Executes the notebooks that changed (papermill, dependency-keyed cache), builds the book strictly.
 book: setup
-	$(PY) -m m3el_lib.book --profile $(PROFILE)
+	$(PY) -m m3el_lib.book.runner --profile $(PROFILE)
 
 bench: setup
 	$(PY) benchmarks/run_all.py

@@ -1,5 +1,5 @@
 """Benchmark `make book` on the sample: a build from a cold cache, and a second one with nothing
-changed, each timed as the user runs it (`python -m m3el_lib.book`, a fresh interpreter).
+changed, each timed as the user runs it (`python -m m3el_lib.book.runner`, a fresh interpreter).
 
 Targets (issue 7): a fresh clone builds the book in under 15 minutes on the 2-core machine; a
 second build with nothing changed executes no notebook and takes under 60 s.
@@ -24,7 +24,7 @@ WARM_TARGET_S = 60
 
 def timed_build(env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "m3el_lib.book", "--profile", "sample"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "m3el_lib.book.runner", "--profile", "sample"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:

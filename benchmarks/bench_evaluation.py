@@ -28,10 +28,10 @@ TARGET_RATIO = 10.0
 
 
 def _dataset(args: argparse.Namespace, workdir: Path):
-    from m3el_lib.io import Dataset, load_dataset
+    from m3el_lib.data.io import Dataset, load_dataset
 
     if args.synthetic:
-        from m3el_lib.synthetic import write_synthetic_dataset
+        from m3el_lib.data.synthetic import write_synthetic_dataset
 
         dataset = load_dataset(write_synthetic_dataset(workdir / "synthetic", n=args.synthetic, image_every=2))
         label = f"synthetic stand-in ({args.synthetic} instances)"
@@ -57,10 +57,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench_evaluation_"))
     if args.synthetic:
         os.environ["M3EL_HOME"] = str(workdir / "home")
-    from m3el_lib import embedding_cache
-    from m3el_lib.evaluation import evaluate
-    from m3el_lib.models import load_model
-    from m3el_lib.scoring import model_scorer
+    from m3el_lib.models import embedding_cache
+    from m3el_lib.evaluation.metrics import evaluate
+    from m3el_lib.models.loading import load_model
+    from m3el_lib.evaluation.scoring import model_scorer
 
     dataset, label = _dataset(args, workdir)
     lm = load_model(args.model)

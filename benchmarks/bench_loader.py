@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import peak_rss_gib, timed, verdict, write_scaled_release  # noqa: E402
 
-from m3el_lib.io import load_dataset  # noqa: E402
+from m3el_lib.data.io import load_dataset  # noqa: E402
 
 N = 80_000
 

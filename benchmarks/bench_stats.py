@@ -2,7 +2,7 @@
 
 Target (issue 4): loading the dataset, computing all statistics and writing their CSV tables takes
 under 15 s and under 2 GiB peak memory. The dataset is made by scaling 400 synthetic records
-(`m3el_lib.synthetic`) to 80,000: each copy gets its own Qids and picture paths, so entities and
+(`m3el_lib.data.synthetic`) to 80,000: each copy gets its own Qids and picture paths, so entities and
 pictures are as distinct as in a real release. Pictures are listed but not written (text-only on
 disk): every listed file is still looked up, and found missing. The measurement runs in a child
 process, so its peak resident memory is that of loading plus statistics alone.
@@ -41,8 +41,8 @@ def _shift(record: dict, copy: int, stride: int) -> dict:
 
 def generate(out_dir: Path, instances: int, candidates: int) -> Path:
     """Write `instances` records to `out_dir/all.jsonl`, streaming (no picture files)."""
-    from m3el_lib.io import instance_to_record
-    from m3el_lib.synthetic import make_instances
+    from m3el_lib.data.io import instance_to_record
+    from m3el_lib.data.synthetic import make_instances
 
     base, _ = make_instances(BASE_RECORDS, seed=0, candidates=candidates, image_every=2)
     records = [instance_to_record(inst) for inst in base]
@@ -57,8 +57,8 @@ def generate(out_dir: Path, instances: int, candidates: int) -> Path:
 
 def measure(dataset: Path, out_dir: Path) -> dict:
     """Load, compute every statistic, write the CSV tables; times and peak memory of this process."""
-    from m3el_lib.io import load_dataset
-    from m3el_lib.stats import compute_stats, write_stats
+    from m3el_lib.data.io import load_dataset
+    from m3el_lib.statistics.core import compute_stats, write_stats
 
     start = time.perf_counter()
     data = load_dataset(dataset)

@@ -48,9 +48,9 @@ def step_ratio(model_name: str, device: str, batch: int, rounds: int, workdir: P
     import torch
     from open_clip.loss import ClipLoss
 
-    from m3el_lib.io import load_dataset
-    from m3el_lib.models import load_model
-    from m3el_lib.synthetic import write_synthetic_dataset
+    from m3el_lib.data.io import load_dataset
+    from m3el_lib.models.loading import load_model
+    from m3el_lib.data.synthetic import write_synthetic_dataset
     from m3el_lib.training.config import TrainConfig
     from m3el_lib.training.engine import Trainer, parameter_groups
 
@@ -137,7 +137,7 @@ def main() -> int:
     ok = verdict("engine step / bare step", engine / bare, STEP_RATIO_TARGET, "x")
 
     from m3el_lib.construction.sample import ensure_sample
-    from m3el_lib.io import load_dataset
+    from m3el_lib.data.io import load_dataset
     from m3el_lib.training.config import preset
 
     sample = load_dataset(ensure_sample())

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__, config
+from . import __version__
+from . import config
 
 
 def add_info(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +23,8 @@ def add_info(sub: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from .provenance import git_commit, package_versions
-    from .registry import REGISTRY, local_copy
+    from .data.provenance import git_commit, package_versions
+    from .data.registry import REGISTRY, local_copy
 
     profile = config.get_profile(args.profile)
     print(f"m3el_lib {__version__}  (commit {git_commit()})")
@@ -52,8 +53,8 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from .io import DatasetError, load_dataset
-    from .summary import format_summary, summarize
+    from .data.io import DatasetError, load_dataset
+    from .data.summary import format_summary, summarize
 
     try:
         dataset = load_dataset(args.path, strict=not args.lenient, quarantine_path=args.quarantine)
@@ -78,7 +79,7 @@ def add_fetch(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from .registry import ChecksumMismatch, DownloadUnavailable, fetch
+    from .data.registry import ChecksumMismatch, DownloadUnavailable, fetch
 
     try:
         print(fetch(args.name))
@@ -96,8 +97,8 @@ def add_register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_register(args: argparse.Namespace) -> int:
-    from .io import DatasetError
-    from .registry import ChecksumMismatch, register
+    from .data.io import DatasetError
+    from .data.registry import ChecksumMismatch, register
 
     try:
         print(register(args.name, args.path))
@@ -118,8 +119,8 @@ def add_stats(sub: argparse._SubParsersAction) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from .io import DatasetError
-    from .stats import run_stats as compute_and_write
+    from .data.io import DatasetError
+    from .statistics.core import run_stats as compute_and_write
 
     try:
         stats, written = compute_and_write(args.path, args.out, profile=args.profile, lenient=args.lenient,
@@ -153,9 +154,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import format_result, run_model_evaluation
-    from .io import DatasetError
-    from .models import ModelUnavailable
+    from .evaluation.metrics import format_result, run_model_evaluation
+    from .data.io import DatasetError
+    from .models.loading import ModelUnavailable
 
     profile = config.get_profile(args.profile)
     model = args.model or profile.model

@@ -54,7 +54,7 @@ class Profile:
 
     name: str
     dataset: str  # dataset name under data_dir()
-    model: str  # model name understood by m3el_lib.models
+    model: str  # model name understood by m3el_lib.models.loading
     pretrained: str  # open_clip pretrained tag or "" for the sample model
     device: str  # "cpu" or "auto" (cuda when available)
     description: str

@@ -42,7 +42,7 @@ from m3el_lib import config
 from m3el_lib.construction import stages
 from m3el_lib.construction.sample import SAMPLE_PARAMETERS, ensure_sample
 from m3el_lib.construction.snapshot import SnapshotSource, snapshot_checksum
-from m3el_lib.io import load_dataset
+from m3el_lib.data.io import load_dataset
 
 if profile != "sample":
     # The release was built by the authors; rebuilding it needs the live source and network.
@@ -201,8 +201,8 @@ print("augmentation recorded for the augmented example:", augmented.provenance.g
 
 # %%
 if profile == "full":
-    from m3el_lib.registry import require
-    from m3el_lib.summary import summarize
+    from m3el_lib.data.registry import require
+    from m3el_lib.data.summary import summarize
 
     release = load_dataset(require("m3el-release"), strict=False)
     sample_summary, release_summary = summarize(dataset), summarize(release)

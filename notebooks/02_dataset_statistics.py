@@ -26,7 +26,7 @@
 # provenance file (commit, parameters, data checksum), to the profile's results folder.
 #
 # Definitions that are our choices (the paper does not give them) are listed in
-# `m3el_lib.stats`; the ones a reader needs are repeated next to each table.
+# `m3el_lib.statistics.core`; the ones a reader needs are repeated next to each table.
 
 # %% tags=["parameters"]
 profile = "sample"
@@ -42,7 +42,7 @@ import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from m3el_lib import config
-from m3el_lib.stats import ALL, run_stats, stats_dir
+from m3el_lib.statistics.core import ALL, run_stats, stats_dir
 
 pd.set_option("display.precision", 3)
 pd.set_option("display.max_columns", 20)

@@ -20,7 +20,7 @@
 # each with a 95% bootstrap interval and the chance level beside it. Then set the table beside
 # the range the paper reports for existing models, marked clearly as theirs.
 #
-# The baselines (`m3el_lib.baselines`):
+# The baselines (`m3el_lib.evaluation.baselines`):
 # - **chance**: a constant score; our tie rule (expected rank under random tie-breaking) turns it
 #   into exactly the chance level, 1/K for K candidates;
 # - **TF-IDF** (T-T only): the mention sentence against the entity's "name: description";
@@ -54,7 +54,7 @@ from IPython.display import Markdown, display
 import pandas as pd
 
 from m3el_lib import config
-from m3el_lib.baselines import (
+from m3el_lib.evaluation.baselines import (
     CHANCE,
     MINILM,
     TFIDF,
@@ -69,8 +69,8 @@ from m3el_lib.baselines import (
     save_figure,
     topic_table,
 )
-from m3el_lib.evaluation import default_split, resolve_dataset_path
-from m3el_lib.io import load_dataset
+from m3el_lib.evaluation.metrics import default_split, resolve_dataset_path
+from m3el_lib.data.io import load_dataset
 
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 180)

@@ -57,9 +57,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from m3el_lib import config
-from m3el_lib.evaluation import resolve_dataset_path
-from m3el_lib.io import load_dataset
-from m3el_lib.schema import TASK_NAMES
+from m3el_lib.evaluation.metrics import resolve_dataset_path
+from m3el_lib.data.io import load_dataset
+from m3el_lib.data.schema import TASK_NAMES
 from m3el_lib.training.data import build_examples, epoch_plan
 from m3el_lib.training.experiments import (
     encodes_per_example, full_run_estimate, load_run, plot_curves, run_experiment, runs_for, vit_b32_step_costs,

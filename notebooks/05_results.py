@@ -19,7 +19,7 @@
 # the same per topic; the ablation (what the modality augmentation and our entity-view
 # alignment each add); and a gallery of CLIP_ND's wrong predictions with their pictures.
 #
-# Every number here comes from the project's one evaluator (`m3el_lib.evaluation`): the
+# Every number here comes from the project's one evaluator (`m3el_lib.evaluation.metrics`): the
 # baselines from the table notebook 03 wrote, CLIP_ND and the ablations by evaluating their
 # exported checkpoints (`m3el evaluate --checkpoint`). The paper's own figures appear beside
 # ours, marked as the paper's: they were measured on the paper's release with CLIP ViT-B/32,
@@ -38,14 +38,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from m3el_lib import config
-from m3el_lib.baselines import CHANCE, plot_accuracy, run_baselines
-from m3el_lib.evaluation import resolve_dataset_path
-from m3el_lib.io import load_dataset
-from m3el_lib.model_card import write_model_card
-from m3el_lib.models import load_model
-from m3el_lib.scoring import model_scorer
+from m3el_lib.evaluation.baselines import CHANCE, plot_accuracy, run_baselines
+from m3el_lib.evaluation.metrics import resolve_dataset_path
+from m3el_lib.data.io import load_dataset
+from m3el_lib.reports.model_card import write_model_card
+from m3el_lib.models.loading import load_model
+from m3el_lib.evaluation.scoring import model_scorer
 from m3el_lib.training.experiments import finished, load_run, run_experiment, runs_for
-from m3el_lib.training.report import (
+from m3el_lib.reports.training import (
     CROSS_MODAL_TASKS, PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC, UNTRAINED, baseline_frame,
     best_baseline_gain, error_gallery, evaluate_run, evaluate_subsets, headline_table, improvement_table, overall,
     predictions, seen_in_training, topic_frame,

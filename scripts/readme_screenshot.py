@@ -13,8 +13,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from m3el_lib import book, config
-from m3el_lib.book_browser import DevToolsPipe, _page_session
+from m3el_lib import config
+from m3el_lib.book import runner as book
+from m3el_lib.book.browser import DevToolsPipe, _page_session
 
 OUT = config.PROJECT_ROOT / "docs" / "book.png"
 WIDTH = 1400

@@ -6,15 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from m3el_lib import baselines
-from m3el_lib.baselines import ChanceScorer, EfficientNetEncoder, MiniLMEncoder, ModelSpec, TfidfScorer, run_baselines
+from m3el_lib.evaluation import baselines
+from m3el_lib.evaluation.baselines import ChanceScorer, EfficientNetEncoder, MiniLMEncoder, ModelSpec, TfidfScorer, run_baselines
 from m3el_lib.cli import main
-from m3el_lib.encoders import encode_images, encode_texts
-from m3el_lib.evaluation import evaluate
-from m3el_lib.io import Dataset, load_dataset
-from m3el_lib.schema import Entity, Instance, task_by_name
-from m3el_lib.scoring import EntityTable
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.models.encoders import encode_images, encode_texts
+from m3el_lib.evaluation.metrics import evaluate
+from m3el_lib.data.io import Dataset, load_dataset
+from m3el_lib.data.schema import Entity, Instance, task_by_name
+from m3el_lib.evaluation.scoring import EntityTable
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 
 def _text_dataset(tmp_path) -> Dataset:
@@ -65,7 +65,7 @@ def test_efficientnet_features_match_the_sample_models_image_trunk(tmp_path):
     import torch
     from PIL import Image
 
-    from m3el_lib.models import SAMPLE_MODEL, load_model
+    from m3el_lib.models.loading import SAMPLE_MODEL, load_model
 
     Image.new("RGB", (50, 40), (30, 160, 60)).save(tmp_path / "g.png")
     encoder = EfficientNetEncoder()
@@ -95,7 +95,7 @@ def test_run_baselines_writes_csv_and_json_with_provenance(synthetic, monkeypatc
         return rows + [(s.name, lambda s=s: baselines.model_scorer(baselines.load_model(s.name, s.pretrained, s.checkpoint))) for s in specs]
 
     monkeypatch.setattr(baselines, "baseline_scorers", small)
-    monkeypatch.setattr("m3el_lib.models._registered_openai_copy", lambda name: None)
+    monkeypatch.setattr("m3el_lib.models.loading._registered_openai_copy", lambda name: None)
     report = run_baselines(synthetic, "sample", extra_models=[ModelSpec("ViT-B-32", "openai")], n_bootstrap=20)
     assert report.csv_path.exists() and report.json_path.exists()
     assert report.csv_path.parent.name == "baselines" and report.csv_path.parent.parent.name == "sample"

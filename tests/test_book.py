@@ -1,4 +1,4 @@
-"""Tests of the book runner (m3el_lib.book) on tiny notebooks made here, not the project's.
+"""Tests of the book runner (m3el_lib.book.runner) on tiny notebooks made here, not the project's.
 
 The first group is pure Python; the tests marked `notebooks` start real kernels (a second or two
 per execution) and one runs a real, strict `jupyter-book build` of the project's book pages.
@@ -11,9 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from m3el_lib import book
-from m3el_lib.book_figures import draw_task_grid, task_kind
-from m3el_lib.schema import TASKS
+from m3el_lib.book import runner as book
+from m3el_lib.book.figures import draw_task_grid, task_kind
+from m3el_lib.data.schema import TASKS
 
 NOTEBOOK = '''# %% [markdown]
 # # {title}
@@ -227,7 +227,7 @@ def test_a_failing_notebook_names_the_notebook_cell_and_error(tmp_path):
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp_path):
-    from m3el_lib.book_browser import static_external_references
+    from m3el_lib.book.browser import static_external_references
 
     job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py", title="Tiny chapter")])
     result = book.make_book(job, log=lambda _: None)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from m3el_lib import book, config
-from m3el_lib.book_browser import book_pages, check_book
+from m3el_lib import config
+from m3el_lib.book import runner as book
+from m3el_lib.book.browser import book_pages, check_book
 
 pytestmark = [pytest.mark.browser]
 SHARED_HOME = config.home()  # read before conftest gives each test a private M3EL_HOME

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from m3el_lib.cli import main
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release"
 

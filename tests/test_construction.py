@@ -13,8 +13,8 @@ from m3el_lib.construction import stages
 from m3el_lib.construction.build import build_dataset
 from m3el_lib.construction.snapshot import normalise, tokens
 from m3el_lib.construction.source import KnowledgeSource, SourceEntity, SourceImage
-from m3el_lib.io import load_dataset
-from m3el_lib.schema import SPLITS
+from m3el_lib.data.io import load_dataset
+from m3el_lib.data.schema import SPLITS
 
 
 def _png(colour: tuple[int, int, int], stripe: bool = False) -> bytes:

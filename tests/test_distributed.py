@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_two_gloo_processes_agree_with_one_process_on_the_same_global_batch(tmp_
         assert a["acc_all_mean"] == pytest.approx(b["acc_all_mean"], abs=1e-6)
     for key, value in one["weights"].items():
         assert torch.allclose(value, two["weights"][key], atol=1e-4), key
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
 
     initial = load_model("m3el-tiny-random").model.state_dict()
     assert any(not torch.allclose(initial[k], v, atol=1e-3) for k, v in two["weights"].items())  # it trained

@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from m3el_lib.encoders import encode_images, encode_texts, entity_text, load_image, mention_text, picture_path
-from m3el_lib.io import Dataset
-from m3el_lib.models import TINY_MODEL, load_model
-from m3el_lib.schema import Entity, ImageRef, Instance
+from m3el_lib.models.encoders import encode_images, encode_texts, entity_text, load_image, mention_text, picture_path
+from m3el_lib.data.io import Dataset
+from m3el_lib.models.loading import TINY_MODEL, load_model
+from m3el_lib.data.schema import Entity, ImageRef, Instance
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from m3el_lib.baselines import ChanceScorer
-from m3el_lib.evaluation import (
+from m3el_lib.evaluation.baselines import ChanceScorer
+from m3el_lib.evaluation.metrics import (
     METRICS,
     bootstrap_ci,
     chance_metrics,
@@ -18,10 +18,10 @@ from m3el_lib.evaluation import (
     rank_counts,
     select_split,
 )
-from m3el_lib.io import Dataset, load_dataset
-from m3el_lib.schema import TASK_NAMES, TASKS, Entity, ImageRef, Instance
-from m3el_lib.scoring import EntityTable
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.data.io import Dataset, load_dataset
+from m3el_lib.data.schema import TASK_NAMES, TASKS, Entity, ImageRef, Instance
+from m3el_lib.evaluation.scoring import EntityTable
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 
 # ---------------------------------------------------------------- ranks and metrics by hand
@@ -286,7 +286,7 @@ def test_unknown_split_is_an_error(synthetic):
 
 
 def test_full_kb_chunks_give_the_same_answer(synthetic, monkeypatch):
-    from m3el_lib import evaluation
+    from m3el_lib.evaluation import metrics as evaluation
 
     whole = evaluate(ChanceScorer(), synthetic, split="all", full_kb=True, n_bootstrap=10)
     monkeypatch.setattr(evaluation, "KB_CHUNK", 4)

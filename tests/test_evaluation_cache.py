@@ -7,13 +7,13 @@ import torch
 from PIL import Image
 
 from m3el_lib import config
-from m3el_lib.embedding_cache import EmbeddingCache, image_key
-from m3el_lib.evaluation import evaluate
-from m3el_lib.io import load_dataset
-from m3el_lib.models import TINY_MODEL, load_model
-from m3el_lib.schema import TASK_NAMES
-from m3el_lib.scoring import model_scorer
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.models.embedding_cache import EmbeddingCache, image_key
+from m3el_lib.evaluation.metrics import evaluate
+from m3el_lib.data.io import load_dataset
+from m3el_lib.models.loading import TINY_MODEL, load_model
+from m3el_lib.data.schema import TASK_NAMES
+from m3el_lib.evaluation.scoring import model_scorer
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +88,9 @@ def test_second_evaluation_reads_everything_from_the_cache(tiny, synthetic):
 
 
 def test_embedding_scores_are_cosines_of_the_encoders_outputs(tiny, synthetic):
-    from m3el_lib.encoders import encode_texts, entity_text, mention_text
-    from m3el_lib.schema import task_by_name
-    from m3el_lib.scoring import EntityTable
+    from m3el_lib.models.encoders import encode_texts, entity_text, mention_text
+    from m3el_lib.data.schema import task_by_name
+    from m3el_lib.evaluation.scoring import EntityTable
 
     instances = synthetic.instances[:3]
     entities = EntityTable.from_instances(instances)
@@ -119,8 +119,8 @@ def test_broken_mention_pictures_are_counted_and_score_chance(tiny, synthetic):
 def test_dataset_without_any_picture_scores_the_text_tasks_only(tiny, tmp_path):
     from dataclasses import replace
 
-    from m3el_lib.io import write_dataset
-    from m3el_lib.synthetic import make_instances
+    from m3el_lib.data.io import write_dataset
+    from m3el_lib.data.synthetic import make_instances
 
     instances, _ = make_instances(9)
     text_only = [replace(i, image=None, mention_image_kind="none",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m3el_lib.io import (
+from m3el_lib.data.io import (
     DatasetError,
     instance_to_record,
     is_safe_relative_path,
@@ -19,7 +19,7 @@ from m3el_lib.io import (
     write_dataset,
     write_records,
 )
-from m3el_lib.schema import Entity, ImageRef, Instance
+from m3el_lib.data.schema import Entity, ImageRef, Instance
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release"
 

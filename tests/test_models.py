@@ -6,8 +6,8 @@ import time
 import pytest
 import torch
 
-from m3el_lib import models
-from m3el_lib.models import SAMPLE_MODEL, TINY_MODEL, ModelUnavailable, load_model, remap_efficientnet_lite0, weights_hash
+from m3el_lib.models import loading as models
+from m3el_lib.models.loading import SAMPLE_MODEL, TINY_MODEL, ModelUnavailable, load_model, remap_efficientnet_lite0, weights_hash
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from m3el_lib import book, config
-from m3el_lib.book_browser import static_external_references
+from m3el_lib import config
+from m3el_lib.book import runner as book
+from m3el_lib.book.browser import static_external_references
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 # Read at import, before conftest gives each test a private M3EL_HOME: the book shares the real one.

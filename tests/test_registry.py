@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from m3el_lib import registry
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.data import registry
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 PAYLOAD = bytes(range(256)) * 40
 

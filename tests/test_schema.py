@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from m3el_lib.schema import TASK_NAMES, TASKS, Entity, ImageRef, Instance, Modality, task_by_name
+from m3el_lib.data.schema import TASK_NAMES, TASKS, Entity, ImageRef, Instance, Modality, task_by_name
 
 IMG = ImageRef("a.jpg", "", "images/a.jpg")
 

@@ -15,8 +15,8 @@ from m3el_lib.cli import main as cli_main
 from m3el_lib.construction import sample as sample_module
 from m3el_lib.construction.snapshot import SnapshotSource, snapshot_checksum
 from m3el_lib.fsutil import sha256_file
-from m3el_lib.io import load_dataset
-from m3el_lib.schema import TASK_NAMES
+from m3el_lib.data.io import load_dataset
+from m3el_lib.data.schema import TASK_NAMES
 
 sys.path.insert(0, str(config.PROJECT_ROOT / "scripts"))
 

@@ -33,11 +33,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m3el_lib import stats as S
+from m3el_lib.statistics import core as S
 from m3el_lib.cli import main
-from m3el_lib.io import DatasetError, load_dataset
-from m3el_lib.mel_datasets import PUBLISHED, UNKNOWN, comparison_table
-from m3el_lib.schema import TASK_NAMES, Entity, ImageRef, Instance
+from m3el_lib.data.io import DatasetError, load_dataset
+from m3el_lib.statistics.mel_datasets import PUBLISHED, UNKNOWN, comparison_table
+from m3el_lib.data.schema import TASK_NAMES, Entity, ImageRef, Instance
 
 FIXTURE = Path(__file__).parent / "fixtures" / "stats"
 
@@ -291,7 +291,7 @@ def test_write_stats_writes_tables_figures_and_provenance(fixture_stats, tmp_pat
 
 
 def test_gallery_draws_missing_pictures_as_labelled_boxes(fixture_stats):
-    from m3el_lib.figures import example_gallery
+    from m3el_lib.reports.stats_figures import example_gallery
 
     dataset, stats = fixture_stats
     examples = {"movies": dataset.instances[0], "nature": dataset.instances[3]}  # r1 (Q3 missing), r4 (m4 missing)
@@ -335,7 +335,7 @@ _PARTS = st.sampled_from(["a", "b", "..", ".", "", "C:", "x.png"])
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PARTS, min_size=1, max_size=6), st.sampled_from(["/", "\\"]), st.booleans())
 def test_fast_path_rule_agrees_with_the_loader(parts, separator, absolute):
-    from m3el_lib.io import is_safe_relative_path
+    from m3el_lib.data.io import is_safe_relative_path
 
     local = ("/" if absolute else "") + separator.join(parts)
     if not local:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from m3el_lib.io import load_dataset
-from m3el_lib.schema import TASK_NAMES, task_by_name
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.data.io import load_dataset
+from m3el_lib.data.schema import TASK_NAMES, task_by_name
+from m3el_lib.data.synthetic import write_synthetic_dataset
 from m3el_lib.training import config as tconfig
 from m3el_lib.training.data import (
     ImageStore, TextStore, build_examples, collate, epoch_plan, instance_pictures, micro_batches, rank_micro_batches,
@@ -32,7 +32,7 @@ def synthetic(tmp_path_factory) -> object:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
 
     return load_model(TINY)
 
@@ -148,14 +148,14 @@ def test_collate_builds_one_pool_with_golds_and_hard_negatives(synthetic, tiny):
     # the target of each row is its own gold: its text row is the gold's text
     golds = [examples[p.example].instance.gold for p in plan]
     if batch.entity_text is not None:
-        from m3el_lib.encoders import entity_text
+        from m3el_lib.models.encoders import entity_text
 
         expected = texts.gather([entity_text(g) for g in golds])
         assert torch.equal(batch.entity_text[batch.entity_text_row[batch.targets]], expected)
 
 
 def _texts(example):
-    from m3el_lib.encoders import entity_text, mention_text
+    from m3el_lib.models.encoders import entity_text, mention_text
 
     return [mention_text(example.instance)] + [entity_text(c) for c in example.instance.candidates]
 
@@ -215,7 +215,7 @@ def test_masked_entities_leave_gradients_finite():
 
 
 def test_ti_uses_the_evaluation_fusion():
-    from m3el_lib.fusion import fuse
+    from m3el_lib.models.fusion import fuse
     from m3el_lib.training.loss import modality_embeddings
 
     text, image = torch.randn(5, 8), torch.randn(5, 8)
@@ -262,7 +262,7 @@ def test_splits_of_sample_style_towers_equal_their_forward():
 
 
 def test_set_trainable_freezes_all_but_the_last_blocks_and_heads(tiny):
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.towers import set_trainable
 
     model = load_model(TINY).model
@@ -281,7 +281,7 @@ def test_set_trainable_freezes_all_but_the_last_blocks_and_heads(tiny):
 
 def test_precomputed_prefix_trains_exactly_like_the_full_forward(tmp_path, synthetic):
     """Caching the frozen part is a pure speed-up: same losses, same weights."""
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer
 
     runs = []
@@ -297,7 +297,7 @@ def test_precomputed_prefix_trains_exactly_like_the_full_forward(tmp_path, synth
 
 
 def test_training_lowers_the_loss_and_writes_logs_checkpoints_and_provenance(tmp_path, synthetic):
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer
 
     config = tiny_config(tmp_path, epochs=6, pairings=["I-I", "T-T"], early_stopping_patience=0)
@@ -317,7 +317,7 @@ def test_training_lowers_the_loss_and_writes_logs_checkpoints_and_provenance(tmp
 
 
 def test_early_stopping_stops_after_patience_epochs_without_gain(tmp_path, synthetic):
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer
 
     # lr 0: nothing changes, so validation never improves after the first epoch
@@ -328,11 +328,11 @@ def test_early_stopping_stops_after_patience_epochs_without_gain(tmp_path, synth
 
 
 def test_exported_checkpoint_loads_and_the_evaluator_agrees_with_validation(tmp_path, synthetic):
-    """best.pt loads with models.load_model, and m3el_lib.evaluation on the val split gives the
+    """best.pt loads with models.load_model, and m3el_lib.evaluation.metrics on the val split gives the
     in-loop validation's Acc@1 (same encoders, same fusion, same tie rule)."""
-    from m3el_lib.evaluation import evaluate
-    from m3el_lib.models import load_model
-    from m3el_lib.scoring import EmbeddingScorer
+    from m3el_lib.evaluation.metrics import evaluate
+    from m3el_lib.models.loading import load_model
+    from m3el_lib.evaluation.scoring import EmbeddingScorer
     from m3el_lib.training.engine import Trainer
 
     config = tiny_config(tmp_path, epochs=2, early_stopping_patience=0)
@@ -349,7 +349,7 @@ def test_exported_checkpoint_loads_and_the_evaluator_agrees_with_validation(tmp_
 
 
 def test_too_few_examples_for_a_global_batch_is_a_clear_error(tmp_path, synthetic):
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer
 
     with pytest.raises(ValueError, match="global batch"):
@@ -400,7 +400,7 @@ def test_collate_encodes_both_entity_views_when_asked(synthetic, tiny):
 
 
 def test_frozen_prefix_outputs_are_kept_on_disk_and_reused(tmp_path, synthetic):
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer
 
     config = tiny_config(tmp_path, trainable="last", precompute_frozen=True, epochs=1)
@@ -414,7 +414,7 @@ def test_frozen_prefix_outputs_are_kept_on_disk_and_reused(tmp_path, synthetic):
 
 
 def test_per_tower_blocks(tiny):
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.towers import set_trainable
 
     model = load_model(TINY).model
@@ -426,7 +426,7 @@ def test_per_tower_blocks(tiny):
 
 def test_streaming_workers_give_the_same_losses_as_memory(tmp_path, synthetic):
     """The full profile's path (DataLoader workers decode pictures) trains exactly like the sample's."""
-    from m3el_lib.models import load_model
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer
 
     losses = []

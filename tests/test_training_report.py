@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from m3el_lib.io import load_dataset
-from m3el_lib.synthetic import write_synthetic_dataset
-from m3el_lib.training import report
+from m3el_lib.data.io import load_dataset
+from m3el_lib.data.synthetic import write_synthetic_dataset
+from m3el_lib.reports import training as report
 from m3el_lib.training.config import TrainConfig
 from m3el_lib.training.experiments import finished, full_run_estimate, run_experiment
 
@@ -75,9 +75,9 @@ def test_seen_in_training_splits_by_the_gold_entity(tmp_path):
 
 
 def test_runs_are_reused_only_with_the_same_config_and_get_a_model_card(tmp_path):
-    from m3el_lib.evaluation import evaluate
-    from m3el_lib.models import load_model
-    from m3el_lib.scoring import model_scorer
+    from m3el_lib.evaluation.metrics import evaluate
+    from m3el_lib.models.loading import load_model
+    from m3el_lib.evaluation.scoring import model_scorer
 
     data = write_synthetic_dataset(tmp_path / "d", n=30, image_every=1)
     config = TrainConfig(profile="sample", model=TINY, dataset=str(data), output_dir=str(tmp_path / "run"), epochs=1,
@@ -98,7 +98,7 @@ def test_runs_are_reused_only_with_the_same_config_and_get_a_model_card(tmp_path
     result = evaluate(scorer, dataset, split="test", n_bootstrap=0, per_topic=False)
     assert sum(p.correct for p in preds) / len(preds) == pytest.approx(result.get("I-I").metrics["acc@1"], abs=1e-9)
 
-    from m3el_lib.model_card import write_model_card
+    from m3el_lib.reports.model_card import write_model_card
 
     rows = [{"task": "I-I", "n": 10, "acc@1": 0.5, "acc@1_lo": 0.2, "acc@1_hi": 0.8, "chance_acc@1": 0.25}]
     path = write_model_card(tmp_path / "run", first.summary, json.loads((tmp_path / "run" / "history.json").read_text()), rows)

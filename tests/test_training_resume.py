@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from m3el_lib.synthetic import write_synthetic_dataset
+from m3el_lib.data.synthetic import write_synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,8 +68,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_resume_refuses_a_changed_config(tmp_path):
-    from m3el_lib.io import load_dataset
-    from m3el_lib.models import load_model
+    from m3el_lib.data.io import load_dataset
+    from m3el_lib.models.loading import load_model
     from m3el_lib.training.config import load_config
     from m3el_lib.training.engine import Trainer
 

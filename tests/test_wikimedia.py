@@ -385,7 +385,7 @@ def build(source: WikimediaSource, out: Path, **options) -> dict:
 
 
 def test_build_dataset_over_recorded_responses_writes_a_valid_dataset(fake, clock, tmp_path):
-    from m3el_lib.io import load_dataset
+    from m3el_lib.data.io import load_dataset
 
     out = tmp_path / "out"
     manifest = build(make_source(fake, clock, tmp_path / "cache"), out)
@@ -418,7 +418,7 @@ def test_build_dataset_with_a_malformed_response_writes_nothing(fake, clock, tmp
 
 
 def test_a_failed_rebuild_leaves_the_previous_dataset_intact(fake, clock, tmp_path):
-    from m3el_lib.io import dataset_checksum
+    from m3el_lib.data.io import dataset_checksum
 
     out = tmp_path / "out"
     build(make_source(fake, clock, tmp_path / "cache"), out)

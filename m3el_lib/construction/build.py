@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..fsutil import atomic_write_json, atomic_write_lines, sha256_bytes, sha256_tree
-from ..io import instance_to_record, record_to_instance, write_dataset
-from ..schema import SPLITS, TASK_NAMES, Entity, ImageRef, Instance
+from ..data.io import instance_to_record, record_to_instance, write_dataset
+from ..data.schema import SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 from . import stages
 from .source import KnowledgeSource, SourceEntity, SourceImage
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..schema import TASK_NAMES
+from ..data.schema import TASK_NAMES
 
 TRAINABLE_CHOICES = ("all", "last", "heads")
 # Options that do not change a run's result (so a run may be resumed or reused with them changed).
@@ -34,7 +34,7 @@ class TrainConfig:
     profile: str = "sample"
     run_name: str = "clip_nd"
     dataset: str = ""  # a dataset path; "" = the profile's dataset
-    model: str = ""  # a model name for m3el_lib.models.load_model; "" = the profile's model
+    model: str = ""  # a model name for m3el_lib.models.loading.load_model; "" = the profile's model
     pretrained: str | None = None  # None = the profile's pretrained tag
     init_checkpoint: str = ""  # start from these weights instead of the pretrained ones
     train_split: str = "train"

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
-from ..schema import Entity, Instance, Modality, Task, task_by_name
+from ..data.schema import Entity, Instance, Modality, Task, task_by_name
 
 MODALITY_CODE = {Modality.T: 0, Modality.I: 1, Modality.TI: 2}
 TEXT_MODALITIES = (Modality.T, Modality.TI)
@@ -31,13 +31,13 @@ Inputs = Any  # a tensor, or a dict of tensors (e.g. hidden states and an attent
 
 
 def mention_key(inst: Instance) -> str:
-    from ..encoders import mention_text
+    from ..models.encoders import mention_text
 
     return mention_text(inst)
 
 
 def entity_key(entity: Entity) -> str:
-    from ..encoders import entity_text
+    from ..models.encoders import entity_text
 
     return entity_text(entity)
 
@@ -54,7 +54,7 @@ class TrainExample:
 
 def picture_file(dataset: Any, ref: Any) -> str | None:
     """The resolved file of a record's picture, or None (no picture, escapes the root, not on disk)."""
-    from ..encoders import picture_path
+    from ..models.encoders import picture_path
 
     path = picture_path(dataset, ref) if ref is not None else None
     return str(path) if path is not None and Path(path).is_file() else None
@@ -238,7 +238,7 @@ def _cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 def load_picture(path: str, preprocess: Callable[[Any], torch.Tensor]) -> torch.Tensor | None:
     """The preprocessed picture, or None when it cannot be used (the evaluation's own reader)."""
-    from ..encoders import load_image
+    from ..models.encoders import load_image
 
     image = load_image(Path(path))
     return preprocess(image) if image is not None else None

@@ -29,9 +29,9 @@ import torch
 import torch.nn as nn
 
 from .. import config as paths
-from ..evaluation import instance_metrics, rank_counts
+from ..evaluation.metrics import instance_metrics, rank_counts
 from ..fsutil import atomic_write_json, atomic_write_text
-from ..schema import TASK_NAMES
+from ..data.schema import TASK_NAMES
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import (
@@ -143,7 +143,7 @@ class Trainer:
     # ------------------------------------------------------------ set-up
 
     def _load_model(self) -> Any:
-        from ..models import load_model
+        from ..models.loading import load_model
 
         name = self.config.model or self.profile.model
         pretrained = self.config.pretrained if self.config.pretrained is not None else (self.profile.pretrained or None)
@@ -151,7 +151,7 @@ class Trainer:
         return load_model(name, pretrained=pretrained, checkpoint=checkpoint, device="cpu")
 
     def _load_dataset(self) -> Any:
-        from ..io import load_dataset
+        from ..data.io import load_dataset
 
         path = Path(self.config.dataset) if self.config.dataset else self.profile.dataset_path
         if not path.exists():
@@ -317,7 +317,7 @@ class Trainer:
         """Acc@1 per task on the validation examples (candidates ranked; the evaluation's tie rule).
 
         This is the in-loop signal for early stopping and the curves; the reported test numbers
-        come from `m3el_lib.evaluation` on the exported checkpoint.
+        come from `m3el_lib.evaluation.metrics` on the exported checkpoint.
         """
         examples = self.val_examples if examples is None else examples
         mine = list(examples)[self.info.rank :: self.info.world_size]
@@ -521,7 +521,7 @@ class Trainer:
             s.stopped = "completed"
 
     def _write_summary(self, result: TrainResult) -> None:
-        from ..provenance import write_provenance, write_result
+        from ..data.provenance import write_provenance, write_result
 
         summary = {
             "run": self.config.run_name,
@@ -547,7 +547,7 @@ class Trainer:
         write_result(self.output_dir / "train_summary.json", summary, **kwargs)
         write_provenance(self.best_path, **kwargs)
         self.write_logs()
-        from ..model_card import write_model_card
+        from ..reports.model_card import write_model_card
 
         write_model_card(self.output_dir, summary, self.history())
 

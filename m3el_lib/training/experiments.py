@@ -86,7 +86,7 @@ def run_experiment(label: str, config: TrainConfig, retrain: bool = True, clear_
     summary = json.loads((folder / "train_summary.json").read_text())
     if wall is not None:
         summary["wall_seconds_end_to_end"] = round(wall, 1)
-        from ..provenance import write_result
+        from ..data.provenance import write_result
 
         write_result(folder / "train_summary.json", summary, parameters=config.to_dict(),
                      data_checksum=history.get("data_checksum", ""), profile=config.profile, model=summary.get("model"))

@@ -2,7 +2,7 @@
 
 Each mention i, encoded in its sampled mention modality, is scored against every entity of the
 micro-batch's pool (all golds and all hard negatives, each once) encoded in i's sampled entity
-modality; cross-entropy picks out its gold. TI is `m3el_lib.fusion.fuse` of the T and I
+modality; cross-entropy picks out its gold. TI is `m3el_lib.models.fusion.fuse` of the T and I
 embeddings, exactly as evaluation builds it. A pool entity without a picture cannot be scored by
 picture, so it is left out (-inf) of the rows whose entity modality needs one.
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..fusion import fuse
+from ..models.fusion import fuse
 from .data import MicroBatch
 
 T, I, TI = 0, 1, 2

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .schema import TASKS, Instance, Task
+from ..data.schema import TASKS, Instance, Task
 from .scoring import EntityTable, Scorer
 
 HITS_AT = (3, 5, 10)
@@ -374,8 +374,8 @@ def save_result(result: EvaluationResult, folder, stem: str, parameters: dict[st
     import pandas as pd
     from pathlib import Path
 
-    from .fsutil import atomic_write_text
-    from .provenance import write_provenance, write_result
+    from ..fsutil import atomic_write_text
+    from ..data.provenance import write_provenance, write_result
 
     folder = Path(folder)
     meta = {"parameters": parameters, "data_checksum": result.data_checksum, "profile": profile, "model": result.model}
@@ -392,8 +392,8 @@ def resolve_dataset_path(data: str | None, profile: str | None = None):
     """
     from pathlib import Path
 
-    from . import config
-    from .io import DatasetError
+    from .. import config
+    from ..data.io import DatasetError
 
     chosen = config.get_profile(profile)
     name = data or chosen.dataset
@@ -404,7 +404,7 @@ def resolve_dataset_path(data: str | None, profile: str | None = None):
         return folder
     if name == config.SAMPLE_DATASET_NAME:
         try:
-            from .construction.sample import ensure_sample
+            from ..construction.sample import ensure_sample
         except ImportError as err:
             raise DatasetError(f"dataset {name!r} is not built yet and its builder is unavailable ({err})") from err
         return Path(ensure_sample())
@@ -429,9 +429,9 @@ def run_model_evaluation(
 
     Results go to `config.results_dir(profile)/evaluations/<model>-<weights id>-<split>.{json,csv}`.
     """
-    from . import config
-    from .io import load_dataset
-    from .models import load_model
+    from .. import config
+    from ..data.io import load_dataset
+    from ..models.loading import load_model
     from .scoring import model_scorer
 
     dataset = load_dataset(resolve_dataset_path(data, profile))

@@ -2,7 +2,7 @@
 
 T inputs: a mention is its sentence; an entity is its name and description ("name: description").
 I inputs: the picture file (resolved by `Dataset.image_path`, never outside the data root).
-TI: `m3el_lib.fusion.fuse` of the T and I embeddings (the L2-normalised sum; see that module).
+TI: `m3el_lib.models.fusion.fuse` of the T and I embeddings (the L2-normalised sum; see that module).
 
 The missing-picture policy (one policy for every model and baseline): a picture whose file is
 missing, unreadable, outside the data root or not decodable gets a ZERO embedding and is flagged
@@ -30,7 +30,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-from .schema import Entity, Instance
+from ..data.schema import Entity, Instance
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _eval_mode(lm: Encoder) -> Iterator[None]:
 
 def picture_path(dataset, ref) -> Path | None:
     """The file of a record's picture via `Dataset.image_path`; a path escaping the root counts as missing."""
-    from .io import DatasetError
+    from ..data.io import DatasetError
 
     try:
         return dataset.image_path(ref)

@@ -12,8 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .fsutil import atomic_write_json
+from .. import config
+from ..fsutil import atomic_write_json
 
 
 @lru_cache(maxsize=1)

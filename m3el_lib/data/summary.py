@@ -1,6 +1,6 @@
 """A quick summary of a loaded dataset: what `m3el validate` prints.
 
-The full statistics (figures, distributions, comparisons) live in `m3el_lib.stats`.
+The full statistics (figures, distributions, comparisons) live in `m3el_lib.statistics.core`.
 """
 from __future__ import annotations
 

@@ -28,13 +28,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import config
-from .encoders import entity_text, mention_text
-from .evaluation import DEFAULT_BOOTSTRAP, EvaluationResult, evaluate
-from .fsutil import atomic_write_text
-from .models import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, ModelUnavailable, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, weights_hash
-from .provenance import write_provenance, write_result
-from .schema import TASKS, Instance, Task, task_by_name
+from .. import config
+from ..models.encoders import entity_text, mention_text
+from .metrics import DEFAULT_BOOTSTRAP, EvaluationResult, evaluate
+from ..fsutil import atomic_write_text
+from ..models.loading import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, ModelUnavailable, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, weights_hash
+from ..data.provenance import write_provenance, write_result
+from ..data.schema import TASKS, Instance, Task, task_by_name
 from .scoring import EmbeddingScorer, EntityTable, model_scorer
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ PAPER_EXISTING_MODELS_ACC = (0.494, 0.758)
 
 def pivot(frame, metric: str = "acc@1", mode: str = "candidates", topic: str = "all", with_chance: bool = True):
     """Tasks x models of one metric (NaN where a baseline cannot do the task), plus the chance level."""
-    from .schema import TASK_NAMES
+    from ..data.schema import TASK_NAMES
 
     chosen = frame[(frame["mode"] == mode) & (frame["topic"] == topic)]
     table = chosen.pivot(index="task", columns="model", values=metric)
@@ -279,7 +279,7 @@ def interval_table(frame, metric: str = "acc@1", mode: str = "candidates", topic
 
 def topic_table(frame, model: str, metric: str = "acc@1", mode: str = "candidates"):
     """Topics x tasks of one metric for one model (the overall row last), with instance counts."""
-    from .schema import TASK_NAMES
+    from ..data.schema import TASK_NAMES
 
     chosen = frame[(frame["mode"] == mode) & (frame["model"] == model)]
     table = chosen.pivot(index="topic", columns="task", values=metric)
@@ -291,7 +291,7 @@ def plot_accuracy(frame, mode: str = "candidates", metric: str = "acc@1", paper_
     """Grouped bars: metric per task per model with 95% intervals, chance ticks, the paper's range as a band."""
     import matplotlib.pyplot as plt
 
-    from .schema import TASK_NAMES
+    from ..data.schema import TASK_NAMES
 
     chosen = frame[(frame["mode"] == mode) & (frame["topic"] == "all")]
     models = [m for m in dict.fromkeys(chosen["model"]) if m != CHANCE]
@@ -338,7 +338,7 @@ def name_mentions(instances: Sequence[Instance]) -> dict[str, float]:
 
 def save_figure(fig, path: Path, **provenance_kwargs: Any) -> Path:
     """Save a figure as PNG (atomically) with provenance beside it."""
-    from .fsutil import atomic_write_bytes
+    from ..fsutil import atomic_write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")

@@ -3,7 +3,7 @@
 Each published dataset's figures are the ones its authors published, with the publication
 named; a figure we could not confirm from the authors' own words reads "unknown" (never a guess
 and never a number recalled from a later paper). Our own dataset's row is measured by
-`m3el_lib.stats`. The M³EL release row holds only what the M³EL abstract states.
+`m3el_lib.statistics.core`. The M³EL release row holds only what the M³EL abstract states.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from .stats import ALL, DatasetStats
+from .core import ALL, DatasetStats
 
 UNKNOWN = "unknown"
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import config
-from .fsutil import atomic_write_json, sha256_file
+from .. import config
+from ..fsutil import atomic_write_json, sha256_file
 
 USER_AGENT = "m3el-companion/0.1 (offline-first companion to arXiv 2410.18096)"
 
@@ -34,7 +34,7 @@ class RegistryEntry:
     size: str
     licence: str
     instructions: str
-    verify: str  # "sha256" or "format" (validated with m3el_lib.io when no checksum is known)
+    verify: str  # "sha256" or "format" (validated with m3el_lib.data.io when no checksum is known)
 
 
 def _openai_vit_b_32_url() -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
-from . import config
-from .fsutil import atomic_write_json, atomic_write_lines, sha256_tree
+from .. import config
+from ..fsutil import atomic_write_json, atomic_write_lines, sha256_tree
 from .schema import KB_ID_PATTERNS, MENTION_IMAGE_KINDS, SPLITS, Entity, ImageRef, Instance
 
 RECORD_SUFFIXES = (".json", ".jsonl")

@@ -1,7 +1,7 @@
 """Build the book: execute the notebooks with papermill under a dependency-keyed cache, then
 build the Jupyter Book (1.x) from the executed notebooks, strictly and without executing anything.
 
-`make book [PROFILE=sample|full]` runs `python -m m3el_lib.book --profile PROFILE`:
+`make book [PROFILE=sample|full]` runs `python -m m3el_lib.book.runner --profile PROFILE`:
 
 1. every `notebooks/*.py` (Jupytext py:percent) is paired with an executable `.ipynb`;
 2. each is executed in file-name order (later notebooks read earlier results) with papermill and
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import config
-from .fsutil import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file, sha256_tree
+from .. import config
+from ..fsutil import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file, sha256_tree
 
 KERNEL = "python3"
 CHAPTERS = "chapters"  # folder of executed notebooks inside the staged book (the toc globs it)
@@ -96,12 +96,12 @@ def data_checksum(profile: str) -> tuple[str, str]:
         if not snapshot.is_dir():
             return "no-snapshot", f"{snapshot} (missing)"
         try:
-            from .construction.snapshot import snapshot_checksum
+            from ..construction.snapshot import snapshot_checksum
         except ImportError:
             return sha256_tree(snapshot), "every file of the committed snapshot data/snapshot/"
         return snapshot_checksum(snapshot), "the committed snapshot data/snapshot/ that M³EL-mini is built from"
-    from .io import dataset_checksum
-    from .registry import local_copy, unavailable_message
+    from ..data.io import dataset_checksum
+    from ..data.registry import local_copy, unavailable_message
 
     release = local_copy(config.RELEASE_DATASET_NAME) or chosen.dataset_path
     if not Path(release).exists():
@@ -114,7 +114,7 @@ def data_checksum(profile: str) -> tuple[str, str]:
 
 def built_dataset_checksum(job: "BookJob") -> str | None:
     """Checksum of the record files of the dataset the notebooks built or read, if it is there."""
-    from .io import DatasetError, dataset_checksum
+    from ..data.io import DatasetError, dataset_checksum
 
     folder = Path(job.home) / "data" / config.get_profile(job.profile).dataset
     try:
@@ -293,7 +293,7 @@ def _failure_message(source: Path, failed_copy: Path, err: Any) -> str:
 
 def provenance_markdown(job: BookJob, inputs: NotebookInputs, seconds: float) -> str:
     """The note at the top of every executed page: profile, commit, data checksum, date."""
-    from .provenance import git_commit
+    from ..data.provenance import git_commit
 
     profile = config.get_profile(job.profile)
     checksum, described = job.data_info()
@@ -432,7 +432,7 @@ def execute_all(job: BookJob, force: bool = False, log: Log = print) -> list[Not
 def stage_book(job: BookJob, runs: list[NotebookRun]) -> Path:
     """Copy the book's own pages, the executed notebooks and the generated figures into one
     source folder (so `book/` holds only committed files and each profile its own build)."""
-    from .book_figures import draw_task_grid
+    from .figures import draw_task_grid
 
     source = job.source_dir
     shutil.rmtree(source, ignore_errors=True)
@@ -549,7 +549,7 @@ def parse_parameter(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m m3el_lib.book", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m m3el_lib.book.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
     parser.add_argument("--force", action="store_true", help="execute every notebook even if cached")
     parser.add_argument("-p", "--param", type=parse_parameter, action="append", default=[],

@@ -7,7 +7,7 @@ A scorer is prepared once on a list of instances (the ones to evaluate) and an `
 
 `EmbeddingScorer` does it with batched matrix products over cached embeddings (cosine similarity
 of L2-normalised embeddings; TI rows are `fusion.fuse` of the T and I rows). Baselines that are
-not embedding models (TF-IDF, chance) implement the same three methods in `m3el_lib.baselines`.
+not embedding models (TF-IDF, chance) implement the same three methods in `m3el_lib.evaluation.baselines`.
 
 Entities are keyed by their whole record (id, name, description, picture): the same id with two
 different records stays two rows for candidate ranking; the full-KB list holds one row per id
@@ -21,10 +21,10 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from .embedding_cache import EmbeddingCache, image_key
-from .encoders import entity_text, mention_text, picture_path
-from .fusion import fuse
-from .schema import TASKS, Entity, Instance, Modality, Task
+from ..models.embedding_cache import EmbeddingCache, image_key
+from ..models.encoders import entity_text, mention_text, picture_path
+from ..models.fusion import fuse
+from ..data.schema import TASKS, Entity, Instance, Modality, Task
 
 
 @dataclass

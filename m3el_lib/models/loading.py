@@ -362,7 +362,7 @@ def _build_open_clip_model(
 def _registered_openai_copy(name: str) -> Path | None:
     if name != "ViT-B-32":
         return None
-    from .registry import local_copy
+    from ..data.registry import local_copy
 
     return local_copy(OPENAI_REGISTRY_ENTRY)
 
@@ -381,7 +381,7 @@ def _load_registered_openai(path: Path, tokenizer: Callable) -> tuple[torch.nn.M
 
 
 def _weights_missing_message(name: str, pretrained: str | None, err: Exception) -> str:
-    from .registry import unavailable_message
+    from ..data.registry import unavailable_message
 
     lines = [f"could not load {name} with pretrained={pretrained!r} ({err})."]
     if name == "ViT-B-32" and pretrained == "openai":

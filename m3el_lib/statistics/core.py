@@ -3,7 +3,7 @@
 `compute_stats(instances)` makes one pass over the instances into a per-instance table (and a
 per-candidate length array), then derives every table from it with pandas group-bys, so 80,000
 instances take a couple of seconds. `write_stats` saves each table as CSV (and the figures of
-`m3el_lib.figures` as PNG and SVG), each with a provenance file beside it.
+`m3el_lib.reports.stats_figures` as PNG and SVG), each with a provenance file beside it.
 
 Definitions (our choices, stated because a reader needs them to trust the numbers):
 - topic "(none)" and split "(none)" stand for an empty field; an instance counts for a task when
@@ -38,8 +38,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .io import Dataset
-from .schema import MENTION_IMAGE_KINDS, SPLITS, TASK_NAMES, Entity, ImageRef, Instance
+from ..data.io import Dataset
+from ..data.schema import MENTION_IMAGE_KINDS, SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 
 NONE = "(none)"
 ALL = "all"
@@ -537,8 +537,8 @@ def write_stats(
 
     `instances` and `root` feed the example gallery (one example per topic, pictures from root).
     """
-    from .fsutil import atomic_write_text
-    from .provenance import write_provenance, write_result
+    from ..fsutil import atomic_write_text
+    from ..data.provenance import write_provenance, write_result
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -554,7 +554,7 @@ def write_stats(
         written.append(path)
     written.append(write_result(out_dir / "stats.json", stats.overview, **meta))
     if figures:
-        from . import figures as figs
+        from ..reports import stats_figures as figs
 
         examples = example_instances(instances, root)
         for name, fig in figs.all_figures(stats, examples, root, max_candidates=max_candidates).items():
@@ -566,7 +566,7 @@ def write_stats(
 
 def stats_dir(profile: str | None = None) -> Path:
     """Where a profile's statistics go: `results_dir(profile)/stats`."""
-    from . import config
+    from .. import config
 
     return config.results_dir(profile) / "stats"
 
@@ -583,8 +583,8 @@ def run_stats(
     check_files: bool = True,
 ) -> tuple[DatasetStats, list[Path]]:
     """Load a dataset, compute every statistic and write tables, figures and the comparison table."""
-    from . import config
-    from .io import load_dataset
+    from .. import config
+    from ..data.io import load_dataset
     from .mel_datasets import comparison_table
 
     profile_name = config.get_profile(profile).name

@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
-from .fsutil import atomic_write_bytes
-from .io import DatasetError, resolve_image_path
-from .schema import TASK_NAMES, Instance
-from .stats import ALL, DatasetStats
+from ..fsutil import atomic_write_bytes
+from ..data.io import DatasetError, resolve_image_path
+from ..data.schema import TASK_NAMES, Instance
+from ..statistics.core import ALL, DatasetStats
 
 PALETTE = "colorblind"
 SIDE_LABELS = {"mention": "mention", "gold_entity": "gold entity", "negatives": "negative candidates",

@@ -7,7 +7,7 @@ One file per (model weights hash, data checksum, side, modality):
 holding `keys` (the input: the text itself, or `local_path|size|mtime_ns` of a picture, so a
 picture replaced on disk is encoded again), `embeddings` (float32 [N, D], L2-normalised) and
 `missing` (bool [N]: pictures that could not be used and got the zero embedding, see
-`m3el_lib.encoders`). Asking for keys that are not there yet encodes only those and rewrites the
+`m3el_lib.models.encoders`). Asking for keys that are not there yet encodes only those and rewrites the
 file atomically; a file that cannot be read is ignored and rebuilt (it is only a cache).
 """
 from __future__ import annotations
@@ -21,14 +21,14 @@ from typing import Sequence
 
 import torch
 
-from . import config
+from .. import config
 from .encoders import DEFAULT_BATCH_SIZE, Encoder, encode_images, encode_texts
-from .fsutil import atomic_write_bytes
+from ..fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 SIDES = ("mention", "entity")
-CACHED_MODALITIES = ("T", "I")  # TI is fused from these on the fly (m3el_lib.fusion)
+CACHED_MODALITIES = ("T", "I")  # TI is fused from these on the fly (m3el_lib.models.fusion)
 ID_LENGTH = 24  # hex characters of each hash kept in folder names
 
 

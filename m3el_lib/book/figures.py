@@ -1,4 +1,4 @@
-"""Figures the book's own pages show (the notebooks draw theirs with `m3el_lib.figures`).
+"""Figures the book's own pages show (the notebooks draw theirs with `m3el_lib.reports.stats_figures`).
 
 `draw_task_grid` draws the 9 tasks as our reading of the paper has them: every pairing of a
 mention modality (rows) with an entity modality (columns), each of text (T), image (I) or both (TI).
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .fsutil import atomic_write_bytes
-from .schema import MODALITIES, Modality, Task
+from ..fsutil import atomic_write_bytes
+from ..data.schema import MODALITIES, Modality, Task
 
 MODALITY_WORDS = {Modality.T: "text", Modality.I: "image", Modality.TI: "text + image"}
 # Cell colours by kind of task: same modality on both sides, the other single modality, or both.

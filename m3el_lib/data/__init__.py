@@ -1,0 +1,4 @@
+"""The data: the release's record format (`schema`), loading and validation (`io`), the one answer
+to "which dataset" (`datasets`), the download registry (`registry`), provenance written beside every
+result (`provenance`), quick summaries (`summary`) and tiny synthetic datasets for tests
+(`synthetic`)."""
