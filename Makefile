@@ -30,7 +30,7 @@ test: setup browser
 
 # Executes the notebooks that changed (papermill, dependency-keyed cache), builds the book strictly.
 book: setup
-	$(PY) -m m3el_lib.book.runner --profile $(PROFILE)
+	$(VENV)/bin/m3el book --profile $(PROFILE)
 
 bench: setup
 	$(PY) benchmarks/run_all.py

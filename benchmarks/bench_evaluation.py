@@ -36,9 +36,9 @@ def _dataset(args: argparse.Namespace, workdir: Path):
         dataset = load_dataset(write_synthetic_dataset(workdir / "synthetic", n=args.synthetic, image_every=2))
         label = f"synthetic stand-in ({args.synthetic} instances)"
     else:
-        from m3el_lib.construction.sample import ensure_sample
+        from m3el_lib.data.datasets import open_dataset
 
-        dataset = load_dataset(ensure_sample())
+        dataset = open_dataset(profile="sample")
         label = "M³EL-mini (the sample)"
     if args.limit:
         test = dataset.split("test")[: args.limit]

@@ -136,11 +136,10 @@ def main() -> int:
     print(f"CLIP_ND engine step                   median {engine:.3f} s")
     ok = verdict("engine step / bare step", engine / bare, STEP_RATIO_TARGET, "x")
 
-    from m3el_lib.construction.sample import ensure_sample
-    from m3el_lib.data.io import load_dataset
+    from m3el_lib.data.datasets import open_dataset
     from m3el_lib.training.config import preset
 
-    sample = load_dataset(ensure_sample())
+    sample = open_dataset(profile="sample")
     common = dict(validate_every_epoch=False, progress=False, device=args.device, checkpoint_every=0)
     paths = {
         "sample preset (frozen prefixes in memory)": preset(

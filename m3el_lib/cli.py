@@ -110,7 +110,8 @@ def run_register(args: argparse.Namespace) -> int:
 
 def add_stats(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("stats", help="dataset statistics: tables (CSV) and figures (PNG, SVG) with provenance")
-    parser.add_argument("path", type=Path, help="a dataset in the release format (.json/.jsonl file or folder)")
+    parser.add_argument("path", type=Path, nargs="?", default=None,
+                        help="a dataset in the release format (.json/.jsonl file or folder; default: the profile's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the profile's results/stats)")
     parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
     parser.add_argument("--lenient", action="store_true", help="skip (and quarantine) bad records instead of stopping")
@@ -120,7 +121,7 @@ def add_stats(sub: argparse._SubParsersAction) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from .data.io import DatasetError
-    from .statistics.core import run_stats as compute_and_write
+    from .statistics.pipeline import run_stats as compute_and_write
 
     try:
         stats, written = compute_and_write(args.path, args.out, profile=args.profile, lenient=args.lenient,
@@ -154,15 +155,14 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.metrics import format_result, run_model_evaluation
+    from .evaluation.metrics import format_result
+    from .evaluation.pipeline import run_model_evaluation
     from .data.io import DatasetError
     from .models.loading import ModelUnavailable
 
     profile = config.get_profile(args.profile)
-    model = args.model or profile.model
-    # The profile's pretrained tag goes with the profile's model only.
-    pretrained = args.pretrained if args.pretrained is not None else (profile.pretrained or None) if model == profile.model else None
-    device = args.device or profile.device  # "auto" is resolved by models.load_model
+    model, pretrained = config.model_choice(profile, args.model, args.pretrained)
+    device = config.resolve_device(args.device, profile)
     try:
         result, paths = run_model_evaluation(
             model, args.data, pretrained=pretrained, checkpoint=args.checkpoint, split=args.split, full_kb=args.full_kb,
@@ -240,8 +240,24 @@ def run_train(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def add_book(sub: argparse._SubParsersAction) -> None:
+    from .book.runner import add_arguments
+
+    parser = sub.add_parser("book", help="execute the notebooks that changed and build the book (what `make book` runs)")
+    add_arguments(parser)
+    parser.set_defaults(func=run_book)
+
+
+def run_book(args: argparse.Namespace) -> int:
+    from .book.runner import run
+
+    return run(args)
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_train]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_train, add_book,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -93,9 +93,39 @@ def get_profile(name: str | None = None) -> Profile:
         raise ValueError(f"unknown profile {chosen!r}; expected one of {', '.join(PROFILE_NAMES)}") from None
 
 
-def resolve_device(profile: Profile) -> str:
-    if profile.device != "auto":
-        return profile.device
+def resolve_device(device: str | None = None, profile: str | Profile | None = None) -> str:
+    """The one device resolver: an explicit device wins; None means the profile's device;
+    "auto" means CUDA when a GPU is visible, else the CPU."""
+    chosen = device or (profile if isinstance(profile, Profile) else get_profile(profile)).device
+    if chosen != "auto":
+        return chosen
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_choice(profile: str | Profile | None = None, model: str | None = None,
+                 pretrained: str | None = None) -> tuple[str, str | None]:
+    """(model name, pretrained tag or None): explicit choices win, else the profile's.
+
+    The profile's pretrained tag belongs to the profile's model only: another model named
+    without a tag gets its own default (None).
+    """
+    chosen = profile if isinstance(profile, Profile) else get_profile(profile)
+    name = model or chosen.model
+    if pretrained is not None:
+        return name, pretrained or None
+    return name, (chosen.pretrained or None) if name == chosen.model else None
+
+
+def parse_key_value(text: str) -> tuple[str, object]:
+    """`KEY=VALUE` with VALUE read as JSON when it parses (numbers, lists, true), else a string."""
+    import json
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{text!r}: expected KEY=VALUE")
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw

@@ -5,12 +5,14 @@ file beside the target and renamed over it, so a killed process never leaves hal
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable, Mapping, Sequence
 
 CHUNK = 1 << 20
 
@@ -47,6 +49,17 @@ def atomic_write_json(path: Path | str, obj: Any, indent: int | None = 2) -> Pat
 
 def atomic_write_lines(path: Path | str, lines: Iterable[str]) -> Path:
     return atomic_write_text(path, "".join(line if line.endswith("\n") else line + "\n" for line in lines))
+
+
+def atomic_write_csv(path: Path | str, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Rows of dicts as CSV (columns: every key, in order of first appearance); empty rows, empty file."""
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return atomic_write_text(path, buffer.getvalue())
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -42,32 +42,19 @@ import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from m3el_lib import config
-from m3el_lib.statistics.core import ALL, run_stats, stats_dir
+from m3el_lib.data.datasets import resolve_dataset
+from m3el_lib.statistics.core import ALL
+from m3el_lib.statistics.pipeline import run_stats, stats_dir
 
 pd.set_option("display.precision", 3)
 pd.set_option("display.max_columns", 20)
 pd.set_option("display.width", 160)
 
 chosen = config.get_profile(profile)
-if dataset_path:
-    data_path = Path(dataset_path)
-elif chosen.name == "sample":
-    from m3el_lib.construction.sample import ensure_sample
-
-    data_path = ensure_sample()
-else:
-    data_path = chosen.dataset_path
-if not data_path.exists():
-    raise FileNotFoundError(
-        f"{data_path}: no dataset here. For the release: `m3el fetch m3el-release`, or download it by hand and "
-        "`m3el register m3el-release FILE`; or pass dataset_path."
-    )
+dataset_ref = resolve_dataset(dataset_path or None, chosen.name)
+data_path = dataset_ref.path
 target = Path(out_dir) if out_dir else stats_dir(chosen.name)
-is_sample = chosen.name == "sample" and not dataset_path
-# What the sample's sentences are (see chapter 1); for other data we do not claim to know.
-context = "Wikipedia lead paragraphs of Vital Articles (offline snapshot)" if is_sample else "unknown"
-stats, written = run_stats(data_path, target, profile=chosen.name, lenient=lenient, context_source=context,
-                           dataset_name="M³EL-mini (our sample)" if is_sample else None)
+stats, written = run_stats(data_path, target, profile=chosen.name, lenient=lenient)
 tables = stats.tables
 data_id = f"{chosen.name} profile, data `{data_path.name}` (checksum `{stats.checksum[:12]}`)"
 display(Markdown(f"Every number below comes from the **{data_id}**: {stats.overview['instances']:,} instances"

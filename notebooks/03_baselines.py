@@ -54,31 +54,22 @@ from IPython.display import Markdown, display
 import pandas as pd
 
 from m3el_lib import config
-from m3el_lib.evaluation.baselines import (
-    CHANCE,
-    MINILM,
-    TFIDF,
-    PAPER_EXISTING_MODELS_ACC,
-    ModelSpec,
-    interval_table,
-    name_mentions,
-    pivot,
-    plot_accuracy,
-    profile_model_spec,
-    run_baselines,
-    save_figure,
-    topic_table,
-)
-from m3el_lib.evaluation.metrics import default_split, resolve_dataset_path
-from m3el_lib.data.io import load_dataset
+from m3el_lib.data.datasets import open_dataset
+from m3el_lib.evaluation.baselines import CHANCE, MINILM, TFIDF, ModelSpec, profile_model_spec
+from m3el_lib.evaluation.metrics import default_split
+from m3el_lib.evaluation.pipeline import run_baselines
+from m3el_lib.reports.baseline_tables import interval_table, pivot, plot_accuracy, topic_table
+from m3el_lib.reports.paper import PAPER_EXISTING_MODELS_ACC
+from m3el_lib.reports.style import save_figure
+from m3el_lib.statistics.core import name_mentions
 
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 180)
 pd.set_option("display.max_columns", 20)
 
 chosen = config.get_profile(profile)
-dataset = load_dataset(resolve_dataset_path(dataset_path or None, chosen.name))
-device = config.resolve_device(chosen)
+dataset = open_dataset(dataset_path or None, chosen.name)
+device = config.resolve_device(profile=chosen)
 specs = [ModelSpec(*spec) for spec in extra_models]
 split = split or default_split(dataset.instances)
 test = dataset.split(split) if split != "all" else dataset.instances
@@ -129,7 +120,9 @@ pd.concat({"Hits@3": pivot(frame, "hits@3"), "MRR": pivot(frame, "mrr")}, axis=1
 
 # %%
 fig = plot_accuracy(frame, title=f"Acc@1 per task, {chosen.name} profile ({dataset.root.name}, {split}); grey band: the paper's range for existing models on M³EL")
-save_figure(fig, report.csv_path.with_name("baselines_acc.png"), data_checksum=dataset.checksum, profile=chosen.name, model="baselines", parameters={"split": split})
+save_figure(fig, report.csv_path.parent, "baselines_acc", formats=("png",),
+            provenance={"data_checksum": dataset.checksum, "profile": chosen.name, "model": "baselines", "parameters": {"split": split}})
+fig
 
 # %% [markdown]
 # **The paper's numbers, for reference only.** The M³EL paper reports that existing models reach

@@ -57,8 +57,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from m3el_lib import config
-from m3el_lib.evaluation.metrics import resolve_dataset_path
-from m3el_lib.data.io import load_dataset
+from m3el_lib.data.datasets import open_dataset
 from m3el_lib.data.schema import TASK_NAMES
 from m3el_lib.training.data import build_examples, epoch_plan
 from m3el_lib.training.experiments import (
@@ -67,7 +66,7 @@ from m3el_lib.training.experiments import (
 
 pd.set_option("display.width", 180)
 chosen = config.get_profile(profile)
-dataset = load_dataset(resolve_dataset_path(None, chosen.name))
+dataset = open_dataset(profile=chosen.name)
 # progress=False: the runs' progress bars are for terminals; the notebook shows curves instead
 runs = {label: load_run(path, chosen.name).replace(progress=False) for label, path in runs_for(chosen.name).items()}
 main_config = runs["CLIP_ND"]
@@ -143,7 +142,7 @@ display(pd.DataFrame([{
 # evaluator.
 
 # %%
-fig = plot_curves(results)
+plot_curves(results)
 
 # %%
 last_val = pd.DataFrame({r.label: {k[4:]: v for k, v in r.history["val"][r.summary["best_epoch"]].items()

@@ -38,28 +38,25 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from m3el_lib import config
-from m3el_lib.evaluation.baselines import CHANCE, plot_accuracy, run_baselines
-from m3el_lib.evaluation.metrics import resolve_dataset_path
-from m3el_lib.data.io import load_dataset
-from m3el_lib.reports.model_card import write_model_card
-from m3el_lib.models.loading import load_model
+from m3el_lib.data.datasets import open_dataset
+from m3el_lib.evaluation.baselines import CHANCE
+from m3el_lib.evaluation.pipeline import baselines_frame, evaluate_runs
 from m3el_lib.evaluation.scoring import model_scorer
-from m3el_lib.training.experiments import finished, load_run, run_experiment, runs_for
+from m3el_lib.evaluation.subsets import CROSS_MODAL_TASKS, evaluate_subsets, predictions, seen_in_training
+from m3el_lib.models.loading import load_model
+from m3el_lib.reports.baseline_tables import plot_accuracy
+from m3el_lib.reports.model_card import write_model_card
+from m3el_lib.reports.paper import PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC
 from m3el_lib.reports.training import (
-    CROSS_MODAL_TASKS, PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC, UNTRAINED, baseline_frame,
-    best_baseline_gain, error_gallery, evaluate_run, evaluate_subsets, headline_table, improvement_table, overall,
-    predictions, seen_in_training, topic_frame,
+    UNTRAINED, best_baseline_gain, error_gallery, headline_table, improvement_table, overall, topic_frame,
 )
+from m3el_lib.training.experiments import load_run, runs_for
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 30)
 chosen = config.get_profile(profile)
-dataset = load_dataset(resolve_dataset_path(None, chosen.name))
-try:
-    baselines = baseline_frame(chosen.name)
-except FileNotFoundError:
-    run_baselines(dataset, profile=chosen.name, split=split, n_bootstrap=n_bootstrap)
-    baselines = baseline_frame(chosen.name)
+dataset = open_dataset(profile=chosen.name)
+baselines = baselines_frame(dataset, chosen.name, split, n_bootstrap)
 display(Markdown(f"Profile **{chosen.name}**, data `{dataset.root.name}` (checksum `{dataset.checksum[:12]}`), "
                  f"split `{split}`, {n_bootstrap} bootstrap resamples."))
 
@@ -71,20 +68,10 @@ display(Markdown(f"Profile **{chosen.name}**, data `{dataset.root.name}` (checks
 
 # %%
 runs = {label: load_run(path, chosen.name).replace(progress=False) for label, path in runs_for(chosen.name).items()}
-evaluated, frames = {}, [baselines]
-for label, run_config in runs.items():
-    if not finished(run_config):
-        if not train_if_missing:
-            raise FileNotFoundError(f"{label}: no finished run; execute notebook 04 (or m3el train --config ...)")
-        run_experiment(label, run_config, retrain=True)
-    folder = config.results_dir(chosen.name) / run_config.run_name
-    model_name = run_config.model or chosen.model
-    result, frame, written = evaluate_run(label, folder / "best.pt", model_name, chosen.name, split, n_bootstrap)
-    evaluated[label] = {"result": result, "folder": folder, "model": model_name, "written": written}
-    frames.append(frame)
-results = pd.concat(frames, ignore_index=True)
-display(pd.DataFrame({label: {"checkpoint": str(v["folder"] / "best.pt"), "weights": v["result"].weights_id[:12],
-                              "results": v["written"][0].name} for label, v in evaluated.items()}).T)
+evaluated = evaluate_runs(runs, chosen.name, split, n_bootstrap, train_if_missing)
+results = pd.concat([baselines, *(v.frame for v in evaluated.values())], ignore_index=True)
+display(pd.DataFrame({label: {"checkpoint": str(v.run.best), "weights": v.result.weights_id[:12],
+                              "results": v.written[0].name} for label, v in evaluated.items()}).T)
 
 # %% [markdown]
 # ## The headline table
@@ -104,7 +91,7 @@ display(Markdown(
 
 # %%
 chart = results[results["model"].isin(headline_models + [CHANCE])]
-fig = plot_accuracy(chart, title=f"Acc@1 per task ({chosen.name}, {split}); band: the paper's range for existing models")
+plot_accuracy(chart, title=f"Acc@1 per task ({chosen.name}, {split}); band: the paper's range for existing models")
 
 # %% [markdown]
 # ## The improvement, in points
@@ -159,7 +146,7 @@ display(improvement_table(results, "CLIP_ND", ablations).pivot(index="task", col
 
 # %%
 groups = seen_in_training(dataset, split)
-scorers = {label: model_scorer(load_model(evaluated[label]["model"], checkpoint=str(evaluated[label]["folder"] / "best.pt")))
+scorers = {label: model_scorer(load_model(evaluated[label].model, checkpoint=str(evaluated[label].run.best)))
            for label in ["CLIP_ND", ablations[-1]] if label in evaluated}
 seen_tables = []
 for label, scorer in scorers.items():
@@ -185,6 +172,7 @@ for task in gallery_tasks:
     if wrong:
         fig = error_gallery(dataset, wrong, columns=2, max_items=gallery_items)
         fig.suptitle(f"CLIP_ND wrong on {task} ({len(wrong)} of {len(preds)} {split} instances; first {min(len(wrong), gallery_items)})", fontsize=10)
+        display(fig)
 display(pd.DataFrame(error_counts, index=["wrong", "instances"]))
 
 # %% [markdown]
@@ -194,13 +182,9 @@ display(pd.DataFrame(error_counts, index=["wrong", "instances"]))
 # test results.
 
 # %%
-import json
-
-folder = evaluated["CLIP_ND"]["folder"]
-summary = json.loads((folder / "train_summary.json").read_text())
-history = json.loads((folder / "history.json").read_text())
+clip_nd_run = evaluated["CLIP_ND"].run
 test_rows = overall(results[results["model"] == "CLIP_ND"]).to_dict("records")
-card = write_model_card(folder, summary, history, test_rows)
+card = write_model_card(clip_nd_run.path, clip_nd_run.summary(), clip_nd_run.history(), test_rows)
 display(Markdown(card.read_text()))
 
 # %%
@@ -210,7 +194,7 @@ cross_rows = overall(results[results["model"].isin(["CLIP_ND", start_model])])
 cells = {(row["model"], row["task"]): 100 * row["acc@1"] for _, row in cross_rows.iterrows()}
 display(Markdown(
     f"**What this showed** (profile {chosen.name}, data `{dataset.checksum[:12]}`, split {split}, model "
-    f"`{evaluated['CLIP_ND']['model']}` fine-tuned as CLIP_ND): on the cross-modal tasks CLIP_ND reaches "
+    f"`{evaluated['CLIP_ND'].model}` fine-tuned as CLIP_ND): on the cross-modal tasks CLIP_ND reaches "
     + ", ".join(f"{t} {cells.get(('CLIP_ND', t), float('nan')):.1f}% (from {cells.get((start_model, t), float('nan')):.1f}%)" for t in CROSS_MODAL_TASKS)
     + f", intervals {'separated' if separated else 'overlapping'}; mean gain {gains['gain (points)'].mean():+.1f} points over the "
     f"model before fine-tuning across the 9 tasks. The ablation shows the sampled pairings alone do not "

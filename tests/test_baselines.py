@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from m3el_lib.evaluation import baselines
-from m3el_lib.evaluation.baselines import ChanceScorer, EfficientNetEncoder, MiniLMEncoder, ModelSpec, TfidfScorer, run_baselines
+from m3el_lib.evaluation import pipeline
+from m3el_lib.evaluation.baselines import ChanceScorer, EfficientNetEncoder, MiniLMEncoder, ModelSpec, TfidfScorer
+from m3el_lib.evaluation.pipeline import run_baselines
 from m3el_lib.cli import main
 from m3el_lib.models.encoders import encode_images, encode_texts
 from m3el_lib.evaluation.metrics import evaluate
@@ -94,7 +96,7 @@ def test_run_baselines_writes_csv_and_json_with_provenance(synthetic, monkeypatc
         rows = [(baselines.CHANCE, ChanceScorer), (baselines.TFIDF, TfidfScorer)]
         return rows + [(s.name, lambda s=s: baselines.model_scorer(baselines.load_model(s.name, s.pretrained, s.checkpoint))) for s in specs]
 
-    monkeypatch.setattr(baselines, "baseline_scorers", small)
+    monkeypatch.setattr(pipeline, "baseline_scorers", small)
     monkeypatch.setattr("m3el_lib.models.loading._registered_openai_copy", lambda name: None)
     report = run_baselines(synthetic, "sample", extra_models=[ModelSpec("ViT-B-32", "openai")], n_bootstrap=20)
     assert report.csv_path.exists() and report.json_path.exists()

@@ -24,6 +24,10 @@ def test_profiles(monkeypatch):
     monkeypatch.setenv("M3EL_PROFILE", "full")
     full = config.get_profile()
     assert (full.model, full.pretrained, full.dataset) == ("ViT-B-32", "openai", "m3el-release")
-    assert config.resolve_device(config.get_profile("sample")) == "cpu"
+    assert config.resolve_device(profile="sample") == "cpu"
+    assert config.resolve_device("cuda:1", "sample") == "cuda:1"  # an explicit device wins
+    assert config.model_choice("full") == ("ViT-B-32", "openai")
+    assert config.model_choice("full", "ViT-B-16") == ("ViT-B-16", None)  # the tag goes with the profile's model
+    assert config.model_choice("sample", pretrained="") == ("m3el-mini-dual", None)
     with pytest.raises(ValueError, match="expected one of sample, full"):
         config.get_profile("laptop")

@@ -12,6 +12,7 @@ import pytest
 
 from m3el_lib import config
 from m3el_lib.book import runner as book
+from m3el_lib.data.datasets import data_identity
 from m3el_lib.book.browser import static_external_references
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
@@ -43,7 +44,7 @@ def test_executed_notebooks_ran_in_the_sample_profile_without_errors(built):
 
 
 def test_every_chapter_shows_its_provenance(built):
-    checksum, _ = book.data_checksum("sample")
+    checksum, _ = data_identity("sample")
     for page in built.chapter_pages():
         html = page.read_text(encoding="utf-8")
         assert "Provenance of this page" in html, page

@@ -34,6 +34,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from m3el_lib.statistics import core as S
+from m3el_lib.statistics import pipeline as P
 from m3el_lib.cli import main
 from m3el_lib.data.io import DatasetError, load_dataset
 from m3el_lib.statistics.mel_datasets import PUBLISHED, UNKNOWN, comparison_table
@@ -272,7 +273,7 @@ def test_comparison_table_names_a_source_for_every_row_and_measures_ours(fixture
 
 def test_write_stats_writes_tables_figures_and_provenance(fixture_stats, tmp_path):
     dataset, stats = fixture_stats
-    written = S.write_stats(stats, tmp_path, profile="sample", parameters={"why": "test"},
+    written = P.write_stats(stats, tmp_path, profile="sample", parameters={"why": "test"},
                             instances=dataset.instances, root=dataset.root,
                             comparison=comparison_table(stats, "fixture"))
     names = {p.name for p in written}
@@ -319,7 +320,7 @@ def test_cli_stats_strict_fails_on_the_bad_record_and_lenient_writes(tmp_path, c
 
 
 def test_default_output_folder_is_the_profile_results(isolated_home):
-    assert S.stats_dir("sample") == isolated_home / "results" / "sample" / "stats"
+    assert P.stats_dir("sample") == isolated_home / "results" / "sample" / "stats"
 
 
 def test_strict_loading_of_the_fixture_names_file_and_record():

@@ -9,9 +9,12 @@ import pytest
 
 from m3el_lib.data.io import load_dataset
 from m3el_lib.data.synthetic import write_synthetic_dataset
+from m3el_lib.evaluation import subsets
+from m3el_lib.reports import paper
 from m3el_lib.reports import training as report
 from m3el_lib.training.config import TrainConfig
-from m3el_lib.training.experiments import finished, full_run_estimate, run_experiment
+from m3el_lib.training.experiments import full_run_estimate, run_experiment
+from m3el_lib.training.runs import RunDir
 
 TINY = "m3el-tiny-random"
 
@@ -49,8 +52,9 @@ def test_headline_table_marks_tasks_a_model_cannot_do(frame):
 
 
 def test_paper_figures_are_the_papers():
-    assert report.PAPER_EXISTING_MODELS_ACC == (0.494, 0.758)
-    assert report.PAPER_CLIP_ND_GAIN_POINTS == (9.3, 25.0)
+    assert paper.PAPER_EXISTING_MODELS_ACC == (0.494, 0.758)
+    assert paper.PAPER_CLIP_ND_GAIN_POINTS == (9.3, 25.0)
+    assert paper.RELEASE_INSTANCES == 79_625
 
 
 def test_full_run_estimate_arithmetic():
@@ -68,7 +72,7 @@ def test_full_run_estimate_arithmetic():
 def test_seen_in_training_splits_by_the_gold_entity(tmp_path):
     dataset = load_dataset(write_synthetic_dataset(tmp_path / "d", n=30, image_every=1))
     train_entities = {(c.qid, c.image.local_path) for i in dataset.split("train") for c in i.candidates}
-    groups = report.seen_in_training(dataset, "test")
+    groups = subsets.seen_in_training(dataset, "test")
     for inst in groups["gold entity in the training candidates"]:
         assert (inst.gold.qid, inst.gold.image.local_path) in train_entities
     assert sum(len(v) for v in groups.values()) == len(dataset.split("test"))
@@ -82,19 +86,19 @@ def test_runs_are_reused_only_with_the_same_config_and_get_a_model_card(tmp_path
     data = write_synthetic_dataset(tmp_path / "d", n=30, image_every=1)
     config = TrainConfig(profile="sample", model=TINY, dataset=str(data), output_dir=str(tmp_path / "run"), epochs=1,
                          batch_size=4, trainable="all", precompute_frozen=False, progress=False, device="cpu")
-    assert not finished(config)
+    assert not RunDir.for_config(config).finished_for(config)
     first = run_experiment("tiny", config)
-    assert first.wall_seconds is not None and finished(config)
-    assert finished(config.replace(progress=True))  # a result-neutral option
-    assert not finished(config.replace(lr=0.5))
+    assert first.wall_seconds is not None and RunDir.for_config(config).finished_for(config)
+    assert RunDir.for_config(config.replace(progress=True)).finished_for(config.replace(progress=True))  # a result-neutral option
+    assert not RunDir.for_config(config.replace(lr=0.5)).finished_for(config.replace(lr=0.5))
     again = run_experiment("tiny", config, retrain=False)
     assert again.wall_seconds is None and again.summary["wall_seconds_end_to_end"] == first.summary["wall_seconds_end_to_end"]
     card = (tmp_path / "run" / "MODEL_CARD.md").read_text()
     assert "CLIP_ND" in card and TINY in card and "provenance" in card
 
     dataset = load_dataset(data)
-    scorer = model_scorer(load_model(TINY, checkpoint=str(first.best_path)), persist_cache=False)
-    preds = report.predictions(scorer, dataset, "I-I", "test")
+    scorer = model_scorer(load_model(TINY, checkpoint=str(first.run.best)), persist_cache=False)
+    preds = subsets.predictions(scorer, dataset, "I-I", "test")
     result = evaluate(scorer, dataset, split="test", n_bootstrap=0, per_topic=False)
     assert sum(p.correct for p in preds) / len(preds) == pytest.approx(result.get("I-I").metrics["acc@1"], abs=1e-9)
 

@@ -1,7 +1,7 @@
 """Build the book: execute the notebooks with papermill under a dependency-keyed cache, then
 build the Jupyter Book (1.x) from the executed notebooks, strictly and without executing anything.
 
-`make book [PROFILE=sample|full]` runs `python -m m3el_lib.book.runner --profile PROFILE`:
+`make book [PROFILE=sample|full]` runs `m3el book --profile PROFILE`:
 
 1. every `notebooks/*.py` (Jupytext py:percent) is paired with an executable `.ipynb`;
 2. each is executed in file-name order (later notebooks read earlier results) with papermill and
@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import config
+from ..data.datasets import data_identity, resolve_dataset
+from ..data.io import DatasetError
 from ..fsutil import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file, sha256_tree
 
 KERNEL = "python3"
@@ -81,46 +83,13 @@ def environment_hash(project_root: Path = config.PROJECT_ROOT) -> str:
     return sha256_bytes(pins + platform.python_version().encode())
 
 
-def data_checksum(profile: str) -> tuple[str, str]:
-    """(checksum, what it is a checksum of) for the data the profile's notebooks read.
-
-    The sample, M³EL-mini, is rebuilt deterministically from the committed snapshot by library
-    code (covered by `library_hash`), so the snapshot's checksum stands for it: the one the
-    construction code records in the sample's manifest (its pictures are listed there by sha256),
-    or, without that code, a checksum of every snapshot file. The full profile reads the
-    registered release: the checksum of its record files.
-    """
-    chosen = config.get_profile(profile)
-    if chosen.name == "sample":
-        snapshot = config.SNAPSHOT_DIR
-        if not snapshot.is_dir():
-            return "no-snapshot", f"{snapshot} (missing)"
-        try:
-            from ..construction.snapshot import snapshot_checksum
-        except ImportError:
-            return sha256_tree(snapshot), "every file of the committed snapshot data/snapshot/"
-        return snapshot_checksum(snapshot), "the committed snapshot data/snapshot/ that M³EL-mini is built from"
-    from ..data.io import dataset_checksum
-    from ..data.registry import local_copy, unavailable_message
-
-    release = local_copy(config.RELEASE_DATASET_NAME) or chosen.dataset_path
-    if not Path(release).exists():
-        raise FileNotFoundError(
-            "the full profile reads the M³EL release, which is not here.\n"
-            + unavailable_message(config.RELEASE_DATASET_NAME, "not registered")
-        )
-    return dataset_checksum(release), f"the record files of the M³EL release at {release}"
-
-
 def built_dataset_checksum(job: "BookJob") -> str | None:
     """Checksum of the record files of the dataset the notebooks built or read, if it is there."""
-    from ..data.io import DatasetError, dataset_checksum
-
-    folder = Path(job.home) / "data" / config.get_profile(job.profile).dataset
-    try:
-        return dataset_checksum(folder) if folder.is_dir() else None
-    except (DatasetError, OSError):
-        return None
+    with _environment({"M3EL_HOME": str(job.home)}):
+        try:
+            return resolve_dataset(profile=job.profile, build=False).checksum()
+        except (DatasetError, OSError):
+            return None
 
 
 def _digest(obj: Any) -> str:
@@ -202,7 +171,7 @@ class BookJob:
 
     def data_info(self) -> tuple[str, str]:
         if self.data is None:
-            self.data = data_checksum(self.profile)
+            self.data = data_identity(self.profile)
         return self.data
 
 
@@ -538,23 +507,25 @@ def make_book(job: BookJob | None = None, force: bool = False, log: Log = print)
 
 
 def parse_parameter(text: str) -> tuple[str, Any]:
-    """`NAME=VALUE` with VALUE read as JSON when it parses (numbers, true, lists), else a string."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    """A papermill parameter `NAME=VALUE` (`config.parse_key_value`); NAME must be an identifier."""
     try:
-        return name, json.loads(value)
+        name, value = config.parse_key_value(text)
     except ValueError:
-        return name, value
+        name, value = "", None
+    if not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m m3el_lib.book.runner", description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
     parser.add_argument("--force", action="store_true", help="execute every notebook even if cached")
     parser.add_argument("-p", "--param", type=parse_parameter, action="append", default=[],
                         help="extra papermill parameter NAME=VALUE for every notebook (part of the cache key)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`m3el book`: execute what changed, build the book, print where it is."""
     job = default_job(args.profile, dict(args.param))
     try:
         make_book(job, force=args.force)
@@ -564,5 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="m3el book", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -12,17 +12,13 @@
   untrained, so cross-modal tasks sit near chance by construction; it is the starting point).
 - any further open_clip model the caller names gets a row.
 
-`run_baselines` writes `baselines.csv` (one row per model, task, topic, mode) and `baselines.json`
-(every result in full, plus models that could not be loaded and why), each with provenance,
-under `config.results_dir(profile)/baselines/`.
+`evaluation.pipeline.run_baselines` scores them all and writes `baselines.csv` (one row per model,
+task, topic, mode) and `baselines.json`, each with provenance, under
+`config.results_dir(profile)/baselines/`; `reports.baseline_tables` arranges them for the book.
 """
 from __future__ import annotations
 
-import csv
-import io
-import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,14 +26,9 @@ import torch
 
 from .. import config
 from ..models.encoders import entity_text, mention_text
-from .metrics import DEFAULT_BOOTSTRAP, EvaluationResult, evaluate
-from ..fsutil import atomic_write_text
-from ..models.loading import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, ModelUnavailable, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, weights_hash
-from ..data.provenance import write_provenance, write_result
+from ..models.loading import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, weights_hash
 from ..data.schema import TASKS, Instance, Task, task_by_name
 from .scoring import EmbeddingScorer, EntityTable, model_scorer
-
-log = logging.getLogger(__name__)
 
 CHANCE = "chance"
 TFIDF = "TF-IDF (sentence vs name: description)"
@@ -158,22 +149,8 @@ class ModelSpec:
     checkpoint: str | None = None
 
 
-@dataclass
-class BaselineReport:
-    results: list[EvaluationResult] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    csv_path: Path | None = None
-    json_path: Path | None = None
-
-    def frame(self):
-        import pandas as pd
-
-        return pd.DataFrame([row for result in self.results for row in result.rows()])
-
-
 def profile_model_spec(profile: str | None) -> ModelSpec:
-    chosen = config.get_profile(profile)
-    return ModelSpec(chosen.model, chosen.pretrained or None)
+    return ModelSpec(*config.model_choice(profile))
 
 
 def baseline_scorers(profile: str | None, extra_models: Sequence[ModelSpec] = (), device: str = "cpu"):
@@ -194,154 +171,6 @@ def _encoder_scorer(encoder, name: str, modalities: tuple[str, ...]) -> Embeddin
     return EmbeddingScorer(encoder, name, encoder.weights_id, modalities=modalities)
 
 
-def run_baselines(
-    dataset,
-    profile: str | None = None,
-    split: str | None = "test",
-    extra_models: Sequence[ModelSpec] = (),
-    full_kb: bool = True,
-    n_bootstrap: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
-    device: str = "cpu",
-    out_dir: Path | None = None,
-) -> BaselineReport:
-    """Evaluate every baseline on `dataset`'s `split` and write the CSV/JSON table with provenance."""
-    report = BaselineReport()
-    for name, factory in baseline_scorers(profile, extra_models, device):
-        try:
-            scorer = factory()
-        except ModelUnavailable as err:
-            log.warning("baseline %s skipped: %s", name, err)
-            report.skipped.append({"model": name, "reason": str(err)})
-            continue
-        report.results.append(evaluate(scorer, dataset, split=split, full_kb=full_kb, n_bootstrap=n_bootstrap, seed=seed))
-    _write(report, dataset, profile, split, extra_models, full_kb, n_bootstrap, seed, out_dir)
-    return report
-
-
-def _write(report: BaselineReport, dataset, profile, split, extra_models, full_kb, n_bootstrap, seed, out_dir: Path | None) -> None:
-    folder = out_dir or config.results_dir(profile) / "baselines"
-    rows = [row for result in report.results for row in result.rows()]
-    parameters = {
-        "split": split,
-        "full_kb": full_kb,
-        "n_bootstrap": n_bootstrap,
-        "seed": seed,
-        "extra_models": [vars(spec) for spec in extra_models],
-        "dataset": str(dataset.root),
-        "ties": "expected",
-    }
-    provenance = {"parameters": parameters, "data_checksum": dataset.checksum, "profile": profile, "model": "baselines"}
-    report.csv_path = atomic_write_text(folder / "baselines.csv", _csv_text(rows))
-    write_provenance(report.csv_path, **provenance)
-    body = {"results": [result.to_json() for result in report.results], "skipped": report.skipped}
-    report.json_path = write_result(folder / "baselines.json", body, **provenance)
-
-
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-
 # ---------------------------------------------------------------- tables and figure for the book
 
-# Reported by the M³EL paper (arXiv 2410.18096) for existing models on ITS dataset: ACC 49.4%-75.8%.
-# A reference from the paper, never a result of ours.
-PAPER_EXISTING_MODELS_ACC = (0.494, 0.758)
 
-
-def pivot(frame, metric: str = "acc@1", mode: str = "candidates", topic: str = "all", with_chance: bool = True):
-    """Tasks x models of one metric (NaN where a baseline cannot do the task), plus the chance level."""
-    from ..data.schema import TASK_NAMES
-
-    chosen = frame[(frame["mode"] == mode) & (frame["topic"] == topic)]
-    table = chosen.pivot(index="task", columns="model", values=metric)
-    order = [m for m in dict.fromkeys(frame["model"]) if m in table.columns and m != CHANCE]
-    table = table.reindex(index=[t for t in TASK_NAMES if t in table.index], columns=order)
-    if with_chance:
-        table.insert(0, "chance", chosen.groupby("task")[f"chance_{metric}"].first())
-    return table
-
-
-def interval_table(frame, metric: str = "acc@1", mode: str = "candidates", topic: str = "all"):
-    """Tasks x models as "value [low, high]" strings (the 95% bootstrap interval)."""
-    chosen = frame[(frame["mode"] == mode) & (frame["topic"] == topic)].copy()
-    chosen["cell"] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(chosen[metric], chosen[f"{metric}_lo"], chosen[f"{metric}_hi"])]
-    table = chosen.pivot(index="task", columns="model", values="cell").fillna("-")
-    return table.reindex(index=pivot(frame, metric, mode, topic).index, columns=[m for m in dict.fromkeys(frame["model"]) if m in table.columns])
-
-
-def topic_table(frame, model: str, metric: str = "acc@1", mode: str = "candidates"):
-    """Topics x tasks of one metric for one model (the overall row last), with instance counts."""
-    from ..data.schema import TASK_NAMES
-
-    chosen = frame[(frame["mode"] == mode) & (frame["model"] == model)]
-    table = chosen.pivot(index="topic", columns="task", values=metric)
-    topics = sorted(t for t in table.index if t != "all") + ["all"]
-    return table.reindex(index=topics, columns=[t for t in TASK_NAMES if t in table.columns])
-
-
-def plot_accuracy(frame, mode: str = "candidates", metric: str = "acc@1", paper_range: tuple[float, float] | None = PAPER_EXISTING_MODELS_ACC, title: str = ""):
-    """Grouped bars: metric per task per model with 95% intervals, chance ticks, the paper's range as a band."""
-    import matplotlib.pyplot as plt
-
-    from ..data.schema import TASK_NAMES
-
-    chosen = frame[(frame["mode"] == mode) & (frame["topic"] == "all")]
-    models = [m for m in dict.fromkeys(chosen["model"]) if m != CHANCE]
-    tasks = [t for t in TASK_NAMES if t in set(chosen["task"])]
-    fig, ax = plt.subplots(figsize=(11, 4.2))
-    width = 0.8 / max(len(models), 1)
-    if paper_range is not None:
-        ax.axhspan(*paper_range, color="0.85", zorder=0, label=f"paper's reported range for existing models ({paper_range[0]:.1%}-{paper_range[1]:.1%}; their data, not ours)")
-    for i, model in enumerate(models):
-        rows = chosen[chosen["model"] == model].set_index("task").reindex(tasks)
-        x = np.arange(len(tasks)) + (i - (len(models) - 1) / 2) * width
-        low = (rows[metric] - rows[f"{metric}_lo"]).to_numpy()
-        high = (rows[f"{metric}_hi"] - rows[metric]).to_numpy()
-        ax.bar(x, rows[metric], width, yerr=[low, high], capsize=2, label=model, zorder=2)
-    chance = chosen.groupby("task")[f"chance_{metric}"].first().reindex(tasks)
-    ax.scatter(np.arange(len(tasks)), chance, marker="_", s=900, color="black", zorder=3, label="chance level")
-    ax.set_xticks(np.arange(len(tasks)), tasks)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel(metric.replace("acc@1", "Acc@1 (the paper's ACC)"))
-    ax.set_xlabel("task (mention modality - entity modality)")
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    return fig
-
-
-def name_mentions(instances: Sequence[Instance]) -> dict[str, float]:
-    """How much the mention sentences give away, lexically: share naming the gold, and another candidate.
-
-    A sentence that contains the gold's full name (case-insensitive) and no other candidate's makes
-    T-T nearly a string match; this is a property of the data, printed beside the T-T numbers.
-    """
-    gold_named = other_named = only_gold = 0
-    for inst in instances:
-        sentence = inst.sentence.lower()
-        gold = bool(inst.gold.name) and inst.gold.name.lower() in sentence
-        other = any(c.name and c.qid != inst.qid and c.name.lower() in sentence for c in inst.candidates)
-        gold_named += gold
-        other_named += other
-        only_gold += gold and not other
-    n = max(len(instances), 1)
-    return {"instances": len(instances), "gold name in sentence": gold_named / n, "another candidate's name in sentence": other_named / n, "only the gold's name": only_gold / n}
-
-
-def save_figure(fig, path: Path, **provenance_kwargs: Any) -> Path:
-    """Save a figure as PNG (atomically) with provenance beside it."""
-    from ..fsutil import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-    write_provenance(path, **provenance_kwargs)
-    return path

@@ -330,7 +330,6 @@ def _stable_hash(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
-
 # ---------------------------------------------------------------- reporting
 
 
@@ -369,82 +368,3 @@ def format_result(result: EvaluationResult) -> str:
     return "\n".join(lines)
 
 
-def save_result(result: EvaluationResult, folder, stem: str, parameters: dict[str, Any], profile: str | None = None):
-    """Write `<stem>.json` (nested) and `<stem>.csv` (flat rows), each with provenance; the paths."""
-    import pandas as pd
-    from pathlib import Path
-
-    from ..fsutil import atomic_write_text
-    from ..data.provenance import write_provenance, write_result
-
-    folder = Path(folder)
-    meta = {"parameters": parameters, "data_checksum": result.data_checksum, "profile": profile, "model": result.model}
-    json_path = write_result(folder / f"{stem}.json", result.to_json(), **meta)
-    csv_path = atomic_write_text(folder / f"{stem}.csv", pd.DataFrame(result.rows()).to_csv(index=False))
-    write_provenance(csv_path, **meta)
-    return json_path, csv_path
-
-
-def resolve_dataset_path(data: str | None, profile: str | None = None):
-    """A dataset path from a path or a dataset name (default: the profile's dataset).
-
-    The sample dataset (M³EL-mini) is built on first use when its builder is available.
-    """
-    from pathlib import Path
-
-    from .. import config
-    from ..data.io import DatasetError
-
-    chosen = config.get_profile(profile)
-    name = data or chosen.dataset
-    if Path(name).exists():
-        return Path(name)
-    folder = config.dataset_dir(name)
-    if folder.exists():
-        return folder
-    if name == config.SAMPLE_DATASET_NAME:
-        try:
-            from ..construction.sample import ensure_sample
-        except ImportError as err:
-            raise DatasetError(f"dataset {name!r} is not built yet and its builder is unavailable ({err})") from err
-        return Path(ensure_sample())
-    raise DatasetError(f"dataset {name!r}: no such file or folder, and not under {config.data_dir()} (for the release: m3el fetch m3el-release)")
-
-
-def run_model_evaluation(
-    model: str,
-    data: str | None = None,
-    pretrained: str | None = None,
-    checkpoint: str | None = None,
-    split: str | None = None,
-    full_kb: bool = False,
-    n_bootstrap: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
-    device: str = "cpu",
-    batch_size: int = 64,
-    profile: str | None = None,
-    save: bool = True,
-):
-    """Load a model and a dataset, evaluate on every task, optionally save: (result, written paths).
-
-    Results go to `config.results_dir(profile)/evaluations/<model>-<weights id>-<split>.{json,csv}`.
-    """
-    from .. import config
-    from ..data.io import load_dataset
-    from ..models.loading import load_model
-    from .scoring import model_scorer
-
-    dataset = load_dataset(resolve_dataset_path(data, profile))
-    split = split or default_split(dataset.instances)
-    lm = load_model(model, pretrained=pretrained, checkpoint=checkpoint, device=device)
-    result = evaluate(model_scorer(lm, batch_size=batch_size), dataset, split=split, full_kb=full_kb, n_bootstrap=n_bootstrap, seed=seed)
-    paths: tuple = ()
-    if save:
-        parameters = {
-            "model": model, "pretrained": lm.pretrained, "checkpoint": str(checkpoint) if checkpoint else None,
-            "dataset": str(dataset.root), "split": split, "full_kb": full_kb, "n_bootstrap": n_bootstrap,
-            "seed": seed, "ties": result.ties, "weights_id": lm.weights_id,
-        }
-        stem = f"{model}-{lm.weights_id[:12]}-{split}".replace("/", "-")
-        paths = save_result(result, config.results_dir(profile) / "evaluations", stem, parameters, profile)
-    return result, paths

@@ -38,6 +38,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from .. import config
+
 SAMPLE_MODEL = "m3el-mini-dual"
 TINY_MODEL = "m3el-tiny-random"
 OWN_MODELS = (SAMPLE_MODEL, TINY_MODEL)
@@ -115,7 +117,7 @@ def load_model(
     seed: int = DEFAULT_SEED,
 ) -> LoadedModel:
     """Build or load the model `name` (see the module docstring), in eval mode on `device`."""
-    device = _resolve_device(device)
+    device = config.resolve_device(device)
     if name == SAMPLE_MODEL:
         if pretrained not in (None, "", "sample-towers"):
             raise ModelUnavailable(f"{SAMPLE_MODEL} has no pretrained tags (got {pretrained!r}); use checkpoint=PATH")
@@ -173,12 +175,6 @@ def load_checkpoint_file(model: torch.nn.Module, checkpoint: str | Path) -> None
         load_checkpoint(model, str(path), strict=True)
     except RuntimeError as err:
         raise ModelUnavailable(f"checkpoint {path} does not fit this model: {err}") from err
-
-
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 @contextlib.contextmanager

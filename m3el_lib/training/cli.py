@@ -28,16 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            found[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            found[key.strip()] = raw
-    return found
+    from .. import config as paths
+
+    try:
+        return dict(paths.parse_key_value(item) for item in items)
+    except ValueError as err:
+        raise ValueError(f"--set {err}") from None
 
 
 def resolve_config(args: argparse.Namespace) -> Any:
@@ -60,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    from .engine import train
+    from .experiments import train_run
 
     try:
-        result = train(config, resume=args.resume)
+        result = train_run(config, resume=args.resume)
     except (FileNotFoundError, ValueError) as err:
         print(f"m3el train: {err}", file=sys.stderr)
         return 1

@@ -40,11 +40,9 @@ def env_world_size() -> int:
 def init_distributed(device: str) -> DistInfo:
     """Join the process group that torchrun describes in the environment (if any).
 
-    `device` is "cpu", "cuda" or "auto"; under torchrun with CUDA each process takes the GPU
-    of its LOCAL_RANK.
+    `device` is "cpu" or "cuda" (resolved by `config.resolve_device`); under torchrun with CUDA
+    each process takes the GPU of its LOCAL_RANK.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     world_size = env_world_size()
     if world_size <= 1:
         return DistInfo(device=device)

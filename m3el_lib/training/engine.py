@@ -13,8 +13,6 @@ the global RNG). A resumed run therefore repeats the uninterrupted run's losses 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import math
 import os
 import signal
@@ -30,7 +28,7 @@ import torch.nn as nn
 
 from .. import config as paths
 from ..evaluation.metrics import instance_metrics, rank_counts
-from ..fsutil import atomic_write_json, atomic_write_text
+from ..fsutil import atomic_write_csv, atomic_write_json
 from ..data.schema import TASK_NAMES
 from . import checkpoint as ckpt
 from .config import TrainConfig
@@ -40,6 +38,7 @@ from .data import (
 )
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, cleanup, init_distributed
 from .loss import ModalityAugmentedLoss, modality_embeddings
+from .runs import RunDir
 from .towers import Towers, freeze_batchnorm, set_trainable
 
 MODALITY_INDEX = {"T": 0, "I": 1, "TI": 2}
@@ -102,13 +101,12 @@ class Trainer:
         started = time.perf_counter()
         self.config = config
         self.profile = paths.get_profile(config.profile)
-        device = config.device or self.profile.device
-        self.info = info or init_distributed(device)
+        self.info = info or init_distributed(paths.resolve_device(config.device or None, self.profile))
         self.device = torch.device(self.info.device)
         ckpt.seed_everything(config.seed)
         self.loaded = loaded if loaded is not None else self._load_model()
         self.model: nn.Module = self.loaded.model.to(self.device)
-        self.model_name = getattr(self.loaded, "name", config.model or self.profile.model)
+        self.model_name = getattr(self.loaded, "name", paths.model_choice(self.profile, config.model)[0])
         text_blocks = None if config.unlocked_text_blocks < 0 else config.unlocked_text_blocks
         image_split, text_split = set_trainable(self.model, config.trainable, config.unlocked_blocks, text_blocks)
         self.towers = Towers(self.model, image_split, text_split, precomputed=config.precompute_frozen)
@@ -137,7 +135,8 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.state = RunState()
-        self.output_dir = Path(config.output_dir) if config.output_dir else paths.results_dir(config.profile) / config.run_name
+        self.run = RunDir.for_config(config)
+        self.output_dir = self.run.path
         self.setup_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------ set-up
@@ -145,21 +144,14 @@ class Trainer:
     def _load_model(self) -> Any:
         from ..models.loading import load_model
 
-        name = self.config.model or self.profile.model
-        pretrained = self.config.pretrained if self.config.pretrained is not None else (self.profile.pretrained or None)
+        name, pretrained = paths.model_choice(self.profile, self.config.model, self.config.pretrained)
         checkpoint = self.config.init_checkpoint or None
         return load_model(name, pretrained=pretrained, checkpoint=checkpoint, device="cpu")
 
     def _load_dataset(self) -> Any:
-        from ..data.io import load_dataset
+        from ..data.datasets import open_dataset
 
-        path = Path(self.config.dataset) if self.config.dataset else self.profile.dataset_path
-        if not path.exists():
-            raise FileNotFoundError(
-                f"training data {path} not found: build the sample (m3el_lib.construction) or point "
-                f"`dataset` at a folder in the release format"
-            )
-        return load_dataset(path)
+        return open_dataset(self.config.dataset or None, self.profile.name)
 
     def _build_data(self) -> None:
         c = self.config
@@ -372,11 +364,11 @@ class Trainer:
 
     @property
     def last_path(self) -> Path:
-        return self.output_dir / "last.pt"
+        return self.run.last
 
     @property
     def best_path(self) -> Path:
-        return self.output_dir / "best.pt"
+        return self.run.best
 
     def save_last(self) -> None:
         if self.info.is_main:
@@ -401,7 +393,7 @@ class Trainer:
 
     def save_best(self, metric: float | None) -> None:
         if self.info.is_main:
-            pretrained = self.config.pretrained if self.config.pretrained is not None else self.profile.pretrained
+            pretrained = paths.model_choice(self.profile, self.config.model, self.config.pretrained)[1]
             ckpt.atomic_torch_save(
                 ckpt.export_state(self.model, self.model_name, pretrained, self.config.to_dict(),
                                   self.state.global_step, self.state.epoch, metric),
@@ -425,9 +417,9 @@ class Trainer:
     def write_logs(self) -> None:
         """train_log.csv, val_log.csv and history.json, rewritten whole (so a resume never duplicates rows)."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.output_dir / "train_log.csv", _csv(self.state.train_rows))
-        atomic_write_text(self.output_dir / "val_log.csv", _csv(self.state.val_rows))
-        atomic_write_json(self.output_dir / "history.json", self.history())
+        atomic_write_csv(self.run.train_log, self.state.train_rows)
+        atomic_write_csv(self.run.val_log, self.state.val_rows)
+        atomic_write_json(self.run.history_file, self.history())
 
     def history(self) -> dict[str, Any]:
         return {
@@ -544,12 +536,9 @@ class Trainer:
         }
         kwargs = dict(parameters=self.config.to_dict(), data_checksum=getattr(self.dataset, "checksum", ""),
                       profile=self.profile.name, model=self.model_name)
-        write_result(self.output_dir / "train_summary.json", summary, **kwargs)
+        write_result(self.run.summary_file, summary, **kwargs)
         write_provenance(self.best_path, **kwargs)
         self.write_logs()
-        from ..reports.model_card import write_model_card
-
-        write_model_card(self.output_dir, summary, self.history())
 
 
 def _modalities(text: torch.Tensor | None, image: torch.Tensor | None) -> list[torch.Tensor | None]:
@@ -568,19 +557,6 @@ def _on(fn: Any, device: torch.device) -> Any:
         return to_device(fn(x.to(device)), "cpu")
 
     return run
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    names: list[str] = []
-    for row in rows:
-        names += [k for k in row if k not in names]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=names)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def train(config: TrainConfig, resume: Path | str | None = None, loaded: Any = None, dataset: Any = None) -> TrainResult:

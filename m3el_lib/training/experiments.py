@@ -10,14 +10,19 @@
 """
 from __future__ import annotations
 
-import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import config as paths
+from ..data.provenance import write_result
+from ..reports.model_card import write_model_card
+from ..reports.paper import RELEASE_INSTANCES
 from .config import TrainConfig, load_config
+from .engine import TrainResult, train
+from .runs import RunDir
 
 CONFIG_DIR = paths.PROJECT_ROOT / "configs"
 SAMPLE_RUNS = {
@@ -35,34 +40,25 @@ def runs_for(profile: str) -> dict[str, Path]:
     return SAMPLE_RUNS if paths.get_profile(profile).name == "sample" else FULL_RUNS
 
 
-def run_dir(config: TrainConfig) -> Path:
-    return Path(config.output_dir) if config.output_dir else paths.results_dir(config.profile) / config.run_name
-
-
 @dataclass
 class ExperimentResult:
     """One finished run: where it is, its history, and how long it took (None when reused)."""
 
     label: str
     config: TrainConfig
-    output_dir: Path
+    run: RunDir
     history: dict[str, Any]
     summary: dict[str, Any]
     wall_seconds: float | None
 
-    @property
-    def best_path(self) -> Path:
-        return self.output_dir / "best.pt"
 
-
-def finished(config: TrainConfig) -> bool:
-    """A run of exactly this config has finished (its summary and export are there)."""
-    folder = run_dir(config)
-    summary, history = folder / "train_summary.json", folder / "history.json"
-    if not (summary.is_file() and history.is_file() and (folder / "best.pt").is_file()):
-        return False
-    saved = json.loads(history.read_text())
-    return not config.differences(saved.get("config", {})) and bool(saved.get("stopped"))
+def train_run(config: TrainConfig, resume: Path | str | None = None) -> TrainResult:
+    """Train (under torchrun: this process's share), then write the run's model card on rank 0."""
+    result = train(config, resume=resume)
+    if os.environ.get("RANK", "0") == "0":
+        run = RunDir(result.output_dir)
+        write_model_card(run.path, run.summary(), run.history())
+    return result
 
 
 def run_experiment(label: str, config: TrainConfig, retrain: bool = True, clear_prefix_cache: bool = False) -> ExperimentResult:
@@ -71,26 +67,21 @@ def run_experiment(label: str, config: TrainConfig, retrain: bool = True, clear_
     clear_prefix_cache: delete the stored frozen-prefix outputs first, so the time includes
     computing them (the honest cold-start figure).
     """
+    run = RunDir.for_config(config)
     wall = None
-    if retrain or not finished(config):
+    if retrain or not run.finished_for(config):
         if clear_prefix_cache:
             for stale in (paths.cache_dir() / "training").glob("*-prefix-*.pt"):
                 stale.unlink()
-        from .engine import train
-
         started = time.perf_counter()
-        train(config)
+        train_run(config)
         wall = time.perf_counter() - started
-    folder = run_dir(config)
-    history = json.loads((folder / "history.json").read_text())
-    summary = json.loads((folder / "train_summary.json").read_text())
+    history, summary = run.history(), run.summary()
     if wall is not None:
         summary["wall_seconds_end_to_end"] = round(wall, 1)
-        from ..data.provenance import write_result
-
-        write_result(folder / "train_summary.json", summary, parameters=config.to_dict(),
+        write_result(run.summary_file, summary, parameters=config.to_dict(),
                      data_checksum=history.get("data_checksum", ""), profile=config.profile, model=summary.get("model"))
-    return ExperimentResult(label, config, folder, history, summary, wall)
+    return ExperimentResult(label, config, run, history, summary, wall)
 
 
 def load_run(path: Path | str, profile: str | None = None) -> TrainConfig:
@@ -99,33 +90,9 @@ def load_run(path: Path | str, profile: str | None = None) -> TrainConfig:
     return config if profile is None else config.replace(profile=paths.get_profile(profile).name)
 
 
-def plot_curves(results: list[ExperimentResult], tasks: tuple[str, ...] = ("T-I", "I-T", "T-T")):
-    """Training loss per step (left) and validation Acc@1 per epoch (right; mean and some tasks)."""
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for result in results:
-        train = result.history["train"]
-        left.plot([r["step"] for r in train], [r["loss"] for r in train], label=result.label, lw=1)
-        val = result.history["val"]
-        epochs = [r["epoch"] + 1 for r in val]
-        line = right.plot(epochs, [r["acc_all_mean"] for r in val], lw=2, label=f"{result.label}: mean of 9 tasks")[0]
-        for task, style in zip(tasks, (":", "--", "-.")):
-            key = f"acc_{task}"
-            if all(key in r for r in val):
-                right.plot(epochs, [r[key] for r in val], style, color=line.get_color(), lw=1, label=f"{result.label}: {task}")
-    left.set(xlabel="optimiser step", ylabel="training loss (InfoNCE)", title="training loss")
-    right.set(xlabel="epoch", ylabel="validation Acc@1", title="validation accuracy (val split)", ylim=(0, 1.02))
-    left.legend(fontsize=7)
-    right.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    return fig
-
-
 # ---------------------------------------------------------------- what the full run needs
 
 # Assumptions (not measurements): stated beside every estimate.
-RELEASE_INSTANCES = 79_625  # the paper's count
 GPU_PEAK_TFLOPS = {"A100 (bf16 dense)": 312.0, "H100 SXM (bf16 dense)": 989.0}  # vendor data sheets
 ASSUMED_UTILISATION = 0.35  # share of peak a ViT-B/32 contrastive step sustains; an assumption
 
