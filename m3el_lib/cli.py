@@ -226,32 +226,22 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_train(sub: argparse._SubParsersAction) -> None:
-    from .training.cli import add_arguments
+def _delegated(name: str, module: str, help_text: str) -> Callable[[argparse._SubParsersAction], None]:
+    """A subcommand whose arguments and behaviour live in `module` (its add_arguments and run),
+    imported only when the subcommand is used."""
+    import importlib
 
-    parser = sub.add_parser("train", help="CLIP_ND modality-augmented fine-tuning (also under torchrun)")
-    add_arguments(parser)
-    parser.set_defaults(func=run_train)
+    def add(sub: argparse._SubParsersAction) -> None:
+        owner = importlib.import_module(module, __package__)
+        parser = sub.add_parser(name, help=help_text)
+        owner.add_arguments(parser)
+        parser.set_defaults(func=owner.run)
 
-
-def run_train(args: argparse.Namespace) -> int:
-    from .training.cli import run
-
-    return run(args)
-
-
-def add_book(sub: argparse._SubParsersAction) -> None:
-    from .book.runner import add_arguments
-
-    parser = sub.add_parser("book", help="execute the notebooks that changed and build the book (what `make book` runs)")
-    add_arguments(parser)
-    parser.set_defaults(func=run_book)
+    return add
 
 
-def run_book(args: argparse.Namespace) -> int:
-    from .book.runner import run
-
-    return run(args)
+add_train = _delegated("train", ".training.cli", "CLIP_ND modality-augmented fine-tuning (also under torchrun)")
+add_book = _delegated("book", ".book.runner", "execute the notebooks that changed and build the book (what `make book` runs)")
 
 
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.

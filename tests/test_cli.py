@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from m3el_lib.cli import main
 from m3el_lib.data.synthetic import write_synthetic_dataset
 
@@ -65,3 +67,22 @@ def test_console_script_info_runs():
     out = subprocess.run([sys.executable, "-m", "m3el_lib", "info"], capture_output=True, text=True, check=True).stdout
     assert "profile         sample" in out
     assert "M3EL_HOME" in out and "torch" in out
+
+
+@pytest.mark.slow
+def test_train_on_an_empty_home_builds_the_sample_first(isolated_home, capsys):
+    """`m3el train --profile sample` resolves its data like `m3el evaluate`: M³EL-mini is built."""
+    assert not (isolated_home / "data").exists()
+    code = main(["train", "--profile", "sample", "--set", 'model="m3el-tiny-random"', "--set", "max_steps=1",
+                 "--set", "max_train_instances=8", "--set", "max_val_instances=8", "--set", "batch_size=4",
+                 "--set", "progress=false", "--set", "epochs=1"])
+    assert code == 0, capsys.readouterr().err
+    assert (isolated_home / "data" / "m3el-mini" / "manifest.json").is_file()
+    run = isolated_home / "results" / "sample" / "clip_nd"
+    assert (run / "best.pt").is_file() and (run / "MODEL_CARD.md").is_file()
+
+
+def test_book_is_a_subcommand(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["book", "--help"])
+    assert stop.value.code == 0 and "--force" in capsys.readouterr().out
