@@ -80,12 +80,14 @@ def add_fetch(sub: argparse._SubParsersAction) -> None:
 def run_fetch(args: argparse.Namespace) -> int:
     from .registry import ChecksumMismatch, DownloadUnavailable, fetch
 
+    from .io import DatasetError
+
     try:
         print(fetch(args.name))
-    except (DownloadUnavailable, ChecksumMismatch, KeyError) as err:
+    except (DownloadUnavailable, ChecksumMismatch, DatasetError, KeyError, ValueError) as err:
         print(err, file=sys.stderr)
         return 1
-    return 0
+    return _print_rejections(args.name)
 
 
 def add_register(sub: argparse._SubParsersAction) -> None:
@@ -104,12 +106,30 @@ def run_register(args: argparse.Namespace) -> int:
     except (ChecksumMismatch, DatasetError, FileNotFoundError, KeyError, ValueError) as err:
         print(err, file=sys.stderr)
         return 1
-    return 0
+    return _print_rejections(args.name)
+
+
+def _print_rejections(name: str) -> int:
+    """After registering the release: what was rejected, and where the report is (exit 2 if any)."""
+    from .registry import read_record
+
+    record = read_record(name) or {}
+    summary = record.get("rejection_summary")
+    if not summary:
+        return 0
+    print(summary, file=sys.stderr)
+    report = Path(record["quarantine"]) if record.get("quarantine") else None
+    if report is not None and report.is_file():
+        for line in report.read_text(encoding="utf-8").splitlines()[:20]:
+            for problem in json.loads(line)["problems"]:
+                print(f"  {problem}", file=sys.stderr)
+    return 2
 
 
 def add_stats(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("stats", help="dataset statistics: tables (CSV) and figures (PNG, SVG) with provenance")
-    parser.add_argument("path", type=Path, help="a dataset in the release format (.json/.jsonl file or folder)")
+    parser.add_argument("path", type=Path, nargs="?", default=None,
+                        help="a dataset in the release format (.json/.jsonl file or folder; default: the profile's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the profile's results/stats)")
     parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
     parser.add_argument("--lenient", action="store_true", help="skip (and quarantine) bad records instead of stopping")
@@ -118,11 +138,13 @@ def add_stats(sub: argparse._SubParsersAction) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from .evaluation import resolve_dataset_path
     from .io import DatasetError
     from .stats import run_stats as compute_and_write
 
     try:
-        stats, written = compute_and_write(args.path, args.out, profile=args.profile, lenient=args.lenient,
+        path = args.path if args.path is not None else resolve_dataset_path(None, args.profile)
+        stats, written = compute_and_write(path, args.out, profile=args.profile, lenient=args.lenient,
                                            figures=not args.no_figures)
     except DatasetError as err:
         print(f"invalid dataset:\n{err}", file=sys.stderr)

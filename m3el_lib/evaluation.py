@@ -399,6 +399,12 @@ def resolve_dataset_path(data: str | None, profile: str | None = None):
     name = data or chosen.dataset
     if Path(name).exists():
         return Path(name)
+    if name == config.RELEASE_DATASET_NAME:  # where its registration found the records
+        from .registry import registered_dataset_path
+
+        registered = registered_dataset_path(name)
+        if registered is not None:
+            return registered
     folder = config.dataset_dir(name)
     if folder.exists():
         return folder
