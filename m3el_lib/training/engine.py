@@ -415,12 +415,16 @@ class Trainer:
         if changed:
             raise ValueError(f"{path}: the run was started with other {', '.join(changed)}; resume with its own config")
         # A different number of processes is fine: the global batch (so the result) is the same.
-        self.model.load_state_dict(saved["state_dict"])
-        self.optimizer.load_state_dict(saved["resume"]["optimizer"])
-        self.scheduler.load_state_dict(saved["resume"]["scheduler"])
-        self.scaler.load_state_dict(saved["resume"]["scaler"])
-        ckpt.set_rng_state(saved["resume"]["rng"])
-        self.state = RunState(**saved["resume"]["state"])
+        try:
+            self.model.load_state_dict(saved["state_dict"])
+            self.optimizer.load_state_dict(saved["resume"]["optimizer"])
+            self.scheduler.load_state_dict(saved["resume"]["scheduler"])
+            self.scaler.load_state_dict(saved["resume"]["scaler"])
+            ckpt.set_rng_state(saved["resume"]["rng"])
+            self.state = RunState(**saved["resume"]["state"])
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ckpt.CheckpointError(f"{path}: does not fit this run ({first[:200]})") from None
 
     def write_logs(self) -> None:
         """train_log.csv, val_log.csv and history.json, rewritten whole (so a resume never duplicates rows)."""
