@@ -80,11 +80,12 @@ def add_fetch(sub: argparse._SubParsersAction) -> None:
 def run_fetch(args: argparse.Namespace) -> int:
     from .registry import ChecksumMismatch, DownloadUnavailable, fetch
 
+    from .fsutil import Busy
     from .io import DatasetError
 
     try:
         print(fetch(args.name))
-    except (DownloadUnavailable, ChecksumMismatch, DatasetError, KeyError, ValueError) as err:
+    except (DownloadUnavailable, ChecksumMismatch, DatasetError, KeyError, ValueError, Busy) as err:
         print(err, file=sys.stderr)
         return 1
     return _print_rejections(args.name)
@@ -98,12 +99,13 @@ def add_register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from .fsutil import Busy
     from .io import DatasetError
     from .registry import ChecksumMismatch, register
 
     try:
         print(register(args.name, args.path))
-    except (ChecksumMismatch, DatasetError, FileNotFoundError, KeyError, ValueError) as err:
+    except (ChecksumMismatch, DatasetError, FileNotFoundError, KeyError, ValueError, Busy) as err:
         print(err, file=sys.stderr)
         return 1
     return _print_rejections(args.name)
@@ -217,6 +219,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
 
     from .construction.build import build_dataset
     from .construction.http import HttpError
+    from .fsutil import Busy
 
     if args.source == "snapshot":
         from .construction.snapshot import SnapshotSource
@@ -237,7 +240,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         manifest = build_dataset(source, args.out, progress=True, **params)
-    except (ValueError, HttpError) as err:  # bad parameters, unreachable or malformed live source
+    except (ValueError, HttpError, Busy) as err:  # bad parameters or --out, a build already running, a bad live source
         print(err, file=sys.stderr)
         return 1
     counts = manifest["counts"]

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .. import config
-from ..fsutil import CHUNK
+from ..fsutil import CHUNK, exclusive_lock
 from ..io import DatasetError, RECORD_SUFFIXES, NON_RECORD_FILES, load_dataset, write_quarantine
 
 STAGING_PREFIX = ".staging-"
@@ -192,7 +192,16 @@ def _release_root_of_folder(source: Path, data_path: Path) -> Path:
 
 
 def register_release(name: str, source: Path) -> Path:
-    """Validate and register a release archive or folder; returns the record folder."""
+    """Validate and register a release archive or folder; returns the record folder.
+
+    One registration at a time (a lock beside the data folder); a second gets `fsutil.Busy`.
+    """
+    lock = config.data_dir() / f".{config.RELEASE_DATASET_NAME}.lock"
+    with exclusive_lock(lock, f"registering {name}"):
+        return _register_locked(name, source)
+
+
+def _register_locked(name: str, source: Path) -> Path:
     from ..registry import write_record
 
     if source.is_dir():
