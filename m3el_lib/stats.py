@@ -540,9 +540,15 @@ def write_stats(
     from .provenance import write_provenance, write_result
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     parameters = {"out_dir": str(out_dir), **(parameters or {})}
     meta = {"profile": profile, "parameters": parameters, "data_checksum": stats.checksum}
+    drawn = {}
+    if figures:  # drawn before anything is written: a failure leaves the old outputs as they were
+        from . import figures as figs
+
+        examples = example_instances(instances, root)
+        drawn = figs.all_figures(stats, examples, root, max_candidates=max_candidates)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     frames = {"overview": overview_table(stats), **stats.tables}
     if comparison is not None:
@@ -552,14 +558,10 @@ def write_stats(
         write_provenance(path, **meta)
         written.append(path)
     written.append(write_result(out_dir / "stats.json", stats.overview, **meta))
-    if figures:
-        from . import figures as figs
-
-        examples = example_instances(instances, root)
-        for name, fig in figs.all_figures(stats, examples, root, max_candidates=max_candidates).items():
-            for path in figs.save_figure(fig, out_dir, name):
-                write_provenance(path, **meta)
-                written.append(path)
+    for name, fig in drawn.items():
+        for path in figs.save_figure(fig, out_dir, name):
+            write_provenance(path, **meta)
+            written.append(path)
     return written
 
 
