@@ -58,12 +58,12 @@ def run_validate(args: argparse.Namespace) -> int:
     try:
         dataset = load_dataset(args.path, strict=not args.lenient, quarantine_path=args.quarantine)
     except DatasetError as err:
-        print(f"invalid dataset:\n{err}", file=sys.stderr)
+        print(err, file=sys.stderr)
         return 1
     summary = summarize(dataset)
     print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else format_summary(summary))
     if dataset.rejected:
-        print(f"{len(dataset.rejected)} record(s) rejected; report: {dataset.quarantine_path}", file=sys.stderr)
+        print(dataset.rejection_summary(), file=sys.stderr)
         for rejected in dataset.rejected[:20]:
             for problem in rejected.problems:
                 print(f"  {problem}", file=sys.stderr)
@@ -112,7 +112,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 
 def _print_rejections(name: str) -> int:
-    """After registering the release: what was rejected, and where the report is (exit 2 if any)."""
+    """After registering the release: what was rejected, and where the report is (the exit code, 0)."""
     from .registry import read_record
 
     record = read_record(name) or {}
@@ -125,7 +125,7 @@ def _print_rejections(name: str) -> int:
         for line in report.read_text(encoding="utf-8").splitlines()[:20]:
             for problem in json.loads(line)["problems"]:
                 print(f"  {problem}", file=sys.stderr)
-    return 2
+    return 0
 
 
 def add_stats(sub: argparse._SubParsersAction) -> None:
@@ -149,12 +149,14 @@ def run_stats(args: argparse.Namespace) -> int:
         stats, written = compute_and_write(path, args.out, profile=args.profile, lenient=args.lenient,
                                            figures=not args.no_figures)
     except DatasetError as err:
-        print(f"invalid dataset:\n{err}", file=sys.stderr)
+        print(err, file=sys.stderr)
         return 1
     overview = stats.overview
     print(f"{overview['instances']:,} instances, {overview['topics']} topics, "
           f"{overview['tasks_with_instances']} tasks with instances (data {stats.checksum[:12]})")
     print(f"wrote {len(written)} files (each with a .provenance.json beside it) to {written[0].parent}")
+    if stats.rejection_summary:
+        print(stats.rejection_summary, file=sys.stderr)
     return 0
 
 
@@ -277,9 +279,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REPORT_LINE = ("m3el: this is a bug in the M³EL companion, not a problem with your input: please report it "
+               "as an issue of the companion's repository, with the command you ran and the traceback above")
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures that are the input's or the environment's, each reported as one line."""
+    from .data.release import ArchiveError
+    from .fsutil import Busy
+    from .io import DatasetError
+    from .registry import ChecksumMismatch, DownloadUnavailable
+
+    return (DatasetError, ArchiveError, Busy, ChecksumMismatch, DownloadUnavailable, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; an expected failure is one line and exit 1, a bug a traceback and exit 70."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"m3el {args.command}: interrupted; files already written are whole, nothing half-written was kept",
+              file=sys.stderr)
+        return 130
+    except expected_errors() as err:
+        print(f"m3el {args.command}: {one_line(err)}", file=sys.stderr)
+        return 1
+    except Exception:  # noqa: BLE001 - the last resort: show everything, and say where it goes
+        import traceback
+
+        traceback.print_exc()
+        print(REPORT_LINE, file=sys.stderr)
+        return 70
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line; an OSError names its file."""
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0] if isinstance(err, OSError) else text
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ class DatasetStats:
     overview: dict[str, Any]
     checksum: str = ""
     label: str = ""
+    rejection_summary: str = ""  # what a lenient load dropped, and where its report is ("" if nothing)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -592,6 +593,7 @@ def run_stats(
     dataset = load_dataset(dataset_path, strict=not lenient)
     name = dataset_name or Path(dataset_path).name
     stats = compute_stats(dataset, check_files=check_files, label=f"{profile_name} profile · {name}")
+    stats.rejection_summary = dataset.rejection_summary()
     target = Path(out_dir) if out_dir is not None else stats_dir(profile_name)
     parameters = {"dataset_path": str(dataset_path), "lenient": lenient, "check_files": check_files,
                   "figures": figures, "dataset_name": name}
