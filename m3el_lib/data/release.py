@@ -34,14 +34,32 @@ class ArchiveError(ValueError):
     """An archive that cannot be unpacked safely; the message names the archive (and member)."""
 
 
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ArchiveError(f"{name}={raw!r}: expected a number") from None
+
+
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """How much an archive may unpack to (override with environment variables, in bytes)."""
+    """How much an archive may unpack to: bytes in all, expansion ratio, members.
 
-    max_total_bytes: int = int(os.environ.get("M3EL_MAX_UNPACKED_BYTES", 256 << 30))
-    max_ratio: float = float(os.environ.get("M3EL_MAX_COMPRESSION_RATIO", 200))
-    max_members: int = int(os.environ.get("M3EL_MAX_ARCHIVE_MEMBERS", 5_000_000))
+    The defaults fit the release (several GB of pictures and JSON); the environment variables
+    `M3EL_MAX_UNPACKED_BYTES`, `M3EL_MAX_COMPRESSION_RATIO` and `M3EL_MAX_ARCHIVE_MEMBERS` change them.
+    """
+
+    max_total_bytes: int
+    max_ratio: float
+    max_members: int
     ratio_applies_from: int = 1 << 20  # small members compress wildly (a blank line, a tiny JSON)
+
+    @classmethod
+    def from_environment(cls) -> "ArchiveLimits":
+        return cls(max_total_bytes=int(_env_number("M3EL_MAX_UNPACKED_BYTES", 256 << 30)),
+                   max_ratio=_env_number("M3EL_MAX_COMPRESSION_RATIO", 200),
+                   max_members=int(_env_number("M3EL_MAX_ARCHIVE_MEMBERS", 5_000_000)))
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,7 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> l
     for info in zf.infolist():
         name = _safe_member_name(archive, info.filename)
         mode = info.external_attr >> 16
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # no type bits: a plain file
             raise ArchiveError(f"{archive}: member {info.filename!r} is a link or special file; refused")
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= limits.ratio_applies_from and ratio > limits.max_ratio:
@@ -115,7 +133,7 @@ def _copy_limited(archive: Path, member: Member, reader: BinaryIO, target: Path)
 
 def unpack_archive(archive: Path, destination: Path, limits: ArchiveLimits | None = None) -> None:
     """Unpack a zip or tar archive into the empty folder `destination`, checking everything first."""
-    limits = limits or ArchiveLimits()
+    limits = limits or ArchiveLimits.from_environment()
     destination.mkdir(parents=True, exist_ok=True)
     try:
         if zipfile.is_zipfile(archive):

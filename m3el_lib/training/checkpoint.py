@@ -15,6 +15,7 @@ target, so a kill at any moment leaves the previous checkpoint whole.
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +85,18 @@ def load_tensors_file(path: Path | str) -> Any:
     if not stat.S_ISREG(mode):
         raise CheckpointError(f"{path}: not a regular file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's remarks on odd pickles: the error says enough
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: refused: not a weights-only checkpoint (it holds other Python objects, "
-                              f"which are never unpickled: {first[:200]})") from None
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        unsupported = [line for line in lines if "Unsupported global" in line or "GLOBAL" in line]
+        if unsupported:  # a pickle of other objects: loading it could run code
+            what = unsupported[0].split(". Please")[0].split("error: ")[-1]  # not torch's how-to-allow-it advice
+            raise CheckpointError(f"{path}: refused: not a weights-only checkpoint (it would unpickle other Python "
+                                  f"objects, which is never done: {what[:160]})") from None
+        detail = [line for line in lines if "error" in line.lower() and "weights_only" not in line]
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a torch file{': ' + detail[0][:160] if detail else ''})") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
             UnicodeDecodeError, zipfile.BadZipFile, MemoryError, OverflowError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -409,8 +409,8 @@ class Trainer:
             )
         barrier(self.info)
 
-    def resume_from(self, path: Path | str) -> None:
-        saved = ckpt.load_resume_state(path)
+    def resume_from(self, path: Path | str, saved: dict[str, Any] | None = None) -> None:
+        saved = saved if saved is not None else ckpt.load_resume_state(path)
         changed = self.config.differences(saved["config"])
         if changed:
             raise ValueError(f"{path}: the run was started with other {', '.join(changed)}; resume with its own config")
@@ -451,10 +451,10 @@ class Trainer:
 
     # ------------------------------------------------------------ the run
 
-    def fit(self, resume: Path | str | None = None) -> TrainResult:
+    def fit(self, resume: Path | str | None = None, saved: dict[str, Any] | None = None) -> TrainResult:
         started = time.perf_counter()
         if resume:
-            self.resume_from(resume)
+            self.resume_from(resume, saved)
         c, s = self.config, self.state  # after resume_from, which replaces the state
         self._train_mode()
         bar = None
@@ -589,8 +589,10 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def train(config: TrainConfig, resume: Path | str | None = None, loaded: Any = None, dataset: Any = None) -> TrainResult:
     """Build a Trainer and run it; under torchrun every process calls this."""
+    # Read (weights-only) and check the checkpoint first: a bad one fails before any model or data loads.
+    saved = ckpt.load_resume_state(resume) if resume else None
     trainer = Trainer(config, loaded=loaded, dataset=dataset)
     try:
-        return trainer.fit(resume=resume)
+        return trainer.fit(resume=resume, saved=saved)
     finally:
         cleanup(trainer.info)
