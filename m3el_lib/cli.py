@@ -44,7 +44,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("validate", help="check a dataset in the release format and summarise it")
-    parser.add_argument("path", type=Path, help="a .json/.jsonl file or a folder of them")
+    parser.add_argument("path", type=Path, nargs="?", default=None,
+                        help="a .json/.jsonl file or a folder of them (default: the profile's dataset)")
+    parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
     parser.add_argument("--lenient", action="store_true", help="load the good records, quarantine the bad ones")
     parser.add_argument("--quarantine", type=Path, default=None, help="where the lenient mode's report goes")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -52,11 +54,13 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from .data.datasets import resolve_dataset_path
     from .io import DatasetError, load_dataset
     from .summary import format_summary, summarize
 
     try:
-        dataset = load_dataset(args.path, strict=not args.lenient, quarantine_path=args.quarantine)
+        path = args.path if args.path is not None else resolve_dataset_path(None, args.profile)
+        dataset = load_dataset(path, strict=not args.lenient, quarantine_path=args.quarantine)
     except DatasetError as err:
         print(err, file=sys.stderr)
         return 1
@@ -140,7 +144,7 @@ def add_stats(sub: argparse._SubParsersAction) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from .evaluation import resolve_dataset_path
+    from .data.datasets import resolve_dataset_path
     from .io import DatasetError
     from .stats import run_stats as compute_and_write
 

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .schema import TASKS, Instance, Task
+from .data.datasets import resolve_dataset_path
 from .scoring import EntityTable, Scorer
 
 HITS_AT = (3, 5, 10)
@@ -383,38 +384,6 @@ def save_result(result: EvaluationResult, folder, stem: str, parameters: dict[st
     csv_path = atomic_write_text(folder / f"{stem}.csv", pd.DataFrame(result.rows()).to_csv(index=False))
     write_provenance(csv_path, **meta)
     return json_path, csv_path
-
-
-def resolve_dataset_path(data: str | None, profile: str | None = None):
-    """A dataset path from a path or a dataset name (default: the profile's dataset).
-
-    The sample dataset (M³EL-mini) is built on first use when its builder is available.
-    """
-    from pathlib import Path
-
-    from . import config
-    from .io import DatasetError
-
-    chosen = config.get_profile(profile)
-    name = data or chosen.dataset
-    if Path(name).exists():
-        return Path(name)
-    if name == config.RELEASE_DATASET_NAME:  # where its registration found the records
-        from .registry import registered_dataset_path
-
-        registered = registered_dataset_path(name)
-        if registered is not None:
-            return registered
-    folder = config.dataset_dir(name)
-    if folder.exists():
-        return folder
-    if name == config.SAMPLE_DATASET_NAME:
-        try:
-            from .construction.sample import ensure_sample
-        except ImportError as err:
-            raise DatasetError(f"dataset {name!r} is not built yet and its builder is unavailable ({err})") from err
-        return Path(ensure_sample())
-    raise DatasetError(f"dataset {name!r}: no such file or folder, and not under {config.data_dir()} (for the release: m3el fetch m3el-release)")
 
 
 def run_model_evaluation(

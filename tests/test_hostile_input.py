@@ -436,3 +436,49 @@ def test_loader_on_a_mutated_real_record_raises_only_its_own_error(tmp_path, val
     key = sorted(record)[hash(json.dumps(value, sort_keys=True)) % len(record)]
     record[key] = value
     _load_or_own_error(write(tmp_path / "m.jsonl", jsonl(record)), lenient=False)
+
+
+# ---------------------------------------------------------------- faults outside the command line
+
+
+def test_outputs_are_readable_under_the_users_umask(tmp_path):
+    from m3el_lib.fsutil import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        path = atomic_write_text(tmp_path / "shared.csv", "a,b\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640  # group may read: not mkstemp's 0600
+
+
+def test_an_unreadable_training_cache_is_rebuilt_with_a_warning_naming_it(tmp_path):
+    import torch
+
+    from m3el_lib.training.data import cached
+
+    path = write(tmp_path / "images.pt", b"not a tensor file")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.zeros(2, 3), set()
+
+    with pytest.warns(UserWarning, match=str(path)):
+        inputs, failed = cached(path, ["a", "b"], compute)
+    assert calls == [1] and inputs.shape == (2, 3)
+    again, _ = cached(path, ["a", "b"], compute)  # rebuilt on disk: read back, not recomputed
+    assert calls == [1] and torch.equal(again, inputs)
+
+
+def test_an_unreadable_embedding_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog):
+    from m3el_lib.embedding_cache import EmbeddingCache
+    from m3el_lib.models import TINY_MODEL, load_model
+
+    cache = EmbeddingCache(load_model(TINY_MODEL), weights_id="w" * 16, data_checksum="d" * 16, root=tmp_path / "cache")
+    path = write(cache.path("entity", "T"), b"\x80\x02garbage")
+    with caplog.at_level("WARNING"):
+        embedded = cache.texts("entity", ["Casablanca", "Thriller"])
+    assert embedded.shape[0] == 2 and str(path) in caplog.text and "rebuilt" in caplog.text
+    assert EmbeddingCache(None, weights_id="w" * 16, data_checksum="d" * 16, root=tmp_path / "cache").texts(
+        "entity", ["Casablanca", "Thriller"]).allclose(embedded)  # the rebuilt file reads back

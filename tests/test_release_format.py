@@ -3,6 +3,7 @@ Python-literal records; validated, registered and run through the full profile's
 evaluation (with the tiny random-init model: no weights needed)."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -149,3 +150,30 @@ def test_register_a_folder_in_place_and_reregister_keeps_the_old_until_the_new_i
     assert registry.read_record("m3el-release") == good and Path(good["path"], "movies.json").is_file()
     home = config.dataset_dir("m3el-release")
     assert [p.name.startswith("r-") for p in home.iterdir()] == [True]  # no staging left, one release
+
+
+class _Response(io.BytesIO):
+    status = 200
+    headers = {"Content-Type": "application/zip"}
+
+
+def test_fetch_of_the_release_unpacks_validates_and_registers_it(tmp_path, capsys):
+    payload = zip_of(RELEASE / "M3EL", tmp_path / "m3el.zip").read_bytes()
+    path = registry.fetch("m3el-release", opener=lambda request: _Response(payload))
+    assert (path / "movies.json").is_file() and path.name == "M3EL"
+    record = registry.read_record("m3el-release")
+    assert record["verified_by"] == "format" and record["instances"] == 4
+    assert config.get_profile("full").dataset_path == path
+
+
+def test_register_prints_and_writes_what_it_rejected(tmp_path, capsys):
+    folder = tmp_path / "M3EL"
+    shutil.copytree(RELEASE / "M3EL", folder)
+    records = json.loads((folder / "movies.json").read_text())
+    records[2]["Qid"] = "Q12\n"
+    (folder / "movies.json").write_text(json.dumps(records))
+    assert main(["register", "m3el-release", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "1 record(s) rejected" in err and "movies.json:2: Qid: 'Q12\\n'" in err
+    report = Path(registry.read_record("m3el-release")["quarantine"])
+    assert json.loads(report.read_text())["record"]["Qid"] == "Q12\n"
