@@ -60,7 +60,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     try:
         path = args.path if args.path is not None else resolve_dataset_path(None, args.profile)
-        dataset = load_dataset(path, strict=not args.lenient, quarantine_path=args.quarantine)
+        dataset = load_dataset(path, strict=not args.lenient, quarantine_path=args.quarantine, check_links=True)
     except DatasetError as err:
         print(err, file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import posixpath
 import stat
 from dataclasses import dataclass, field
@@ -480,6 +481,7 @@ def load_dataset(
     strict: bool = True,
     quarantine_path: Path | str | None = None,
     release_root: Path | str | None = None,
+    check_links: bool = False,
 ) -> Dataset:
     """Load and validate a dataset file or folder.
 
@@ -488,8 +490,13 @@ def load_dataset(
     `$M3EL_HOME/quarantine/<name>.quarantine.jsonl`) when there are any. A dataset without any
     usable record is an error in both modes (lenient mode writes its report first).
     `release_root`: where `/M3EL/...` picture paths start (default: `release_root_for`).
+    check_links: also refuse records whose picture paths lead out of their root through a
+    symbolic link (the roots are listed once; `validate` and `register` do this).
     """
     root, files = record_files(Path(path))
+    resolved_root = root.resolve()
+    release = Path(release_root).resolve() if release_root else release_root_for(resolved_root)
+    links = LinkChecker(resolved_root, release) if check_links else None
     instances: list[Instance] = []
     rejected: list[RejectedRecord] = []
     for file in files:
@@ -497,16 +504,17 @@ def load_dataset(
             if isinstance(raw, RecordProblem):
                 problems = [raw]
             else:
-                problems = [RecordProblem(str(file), where, f, p) for f, p in record_problems(raw)]
+                found = record_problems(raw)
+                if not found and links is not None:
+                    found = links.record_problems(raw)
+                problems = [RecordProblem(str(file), where, f, p) for f, p in found]
             if problems:
                 if strict:
                     raise DatasetError("\n".join(str(p) for p in problems))
                 rejected.append(_rejected(file, where, problems, raw))
                 continue
             instances.append(record_to_instance(raw))
-    resolved_root = root.resolve()
-    dataset = Dataset(instances=instances, root=resolved_root, files=files, rejected=rejected,
-                      release_root=Path(release_root).resolve() if release_root else release_root_for(resolved_root))
+    dataset = Dataset(instances=instances, root=resolved_root, files=files, rejected=rejected, release_root=release)
     dataset.checksum = sha256_tree(root, files)
     if rejected:
         dataset.quarantine_path = write_quarantine(rejected, quarantine_path or default_quarantine_path(Path(path)))
@@ -586,6 +594,63 @@ def resolve_image_path(root: Path, ref: ImageRef | None, release_root: Path | No
     if not candidate.is_relative_to(base):
         raise DatasetError(f"image path {ref.local_path!r} escapes the data root {base} (through a link)")
     return candidate
+
+
+class LinkChecker:
+    """Which records' picture paths pass through a symbolic link that leads out of their root.
+
+    Each root is walked once (links are listed, never followed); only paths through a listed
+    link are resolved, so a release without links costs one walk.
+    """
+
+    def __init__(self, data_root: Path, release_root: Path):
+        self.roots = {"data": data_root, "release": release_root}
+        self.links: dict[str, set[str]] = {}
+
+    def _links(self, base: str) -> set[str]:
+        if base not in self.links:
+            found: set[str] = set()
+            stack = [(self.roots[base], "")]
+            while stack:
+                folder, prefix = stack.pop()
+                try:
+                    entries = list(os.scandir(folder))
+                except OSError:
+                    continue
+                for entry in entries:
+                    relative = f"{prefix}{entry.name}"
+                    if entry.is_symlink():
+                        found.add(relative)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((Path(entry.path), relative + "/"))
+            self.links[base] = found
+        return self.links[base]
+
+    def problem(self, local: str) -> str | None:
+        where = split_local_path(local)
+        if where is None:
+            return None  # reported by record_problems
+        base, relative = where
+        parts = relative.split("/")
+        links = self._links(base)
+        if not any("/".join(parts[: i + 1]) in links for i in range(len(parts))):
+            return None
+        root = self.roots[base]
+        if (root / relative).resolve().is_relative_to(root):
+            return None
+        return f"local path {local!r} leads out of {'the release root' if base == 'release' else 'the data root'} through a link"
+
+    def record_problems(self, record: dict) -> list[tuple[str, str]]:
+        refs = [("image", record.get("image"))] + [
+            (f"candidates[{i}].image", c.get("image")) for i, c in enumerate(record.get("candidates") or [])
+        ]
+        problems = []
+        for name, value in refs:
+            if isinstance(value, list) and len(value) == 3 and value[2]:
+                problem = self.problem(value[2])
+                if problem:
+                    problems.append((name, problem))
+        return problems
 
 
 def _extension_case_variant(path: Path) -> Path | None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import struct
 import tarfile
 import zipfile
@@ -246,6 +247,11 @@ CASES: list[Case] = [
     Case("lenient-keeps-raw-text", validate("mixed.jsonl", jsonl(good_record()) + b"{oops\n", "--lenient"), 2,
          "1 record(s) rejected",
          after=lambda ctx: _quarantine_has_raw_text(ctx, "{oops")),
+    Case("symlinked-picture-leaving-root", lambda ctx: ["validate", str(_release_with_link(ctx, folder=False))], 1,
+         "movies.json:1: candidates[0].image: local path '/M3EL/movies_candidates_images/Casablanca-Q1000011/Q1000011.jpg' "
+         "leads out of the release root through a link"),
+    Case("symlinked-folder-leaving-root", lambda ctx: ["validate", str(_release_with_link(ctx, folder=True))], 1,
+         "leads out of the release root through a link"),
     # ---- things that are not record files at all
     Case("dev-zero-as-dataset", lambda ctx: ["validate", "/dev/zero"], 1, "/dev/zero: not a regular file or folder"),
     Case("fifo-as-dataset", lambda ctx: ["validate", str(fifo(ctx.inp / "pipe.jsonl"))], 1, "not a regular file"),
@@ -315,6 +321,21 @@ CASES: list[Case] = [
          "the folder; no '..work' left", after=lambda ctx: _nothing_beside(ctx.inp)),
     Case("build-while-another-builds", lambda ctx: _locked_build(ctx), 1, "already in progress", "the folder"),
 ]
+
+
+def _release_with_link(ctx: Ctx, folder: bool) -> Path:
+    """A copy of the release with one picture (or its whole folder) a link to a file outside it."""
+    copy = ctx.inp / "M3EL"
+    shutil.copytree(RELEASE, copy)
+    outside = write(ctx.inp / "outside" / "Q1000011.jpg", (RELEASE / "movies_candidates_images" / "Casablanca-Q1000011" / "Q1000011.jpg").read_bytes())
+    target = copy / "movies_candidates_images" / "Casablanca-Q1000011"
+    if folder:
+        shutil.rmtree(target)
+        target.symlink_to(outside.parent)
+    else:
+        (target / "Q1000011.jpg").unlink()
+        (target / "Q1000011.jpg").symlink_to(outside)
+    return copy
 
 
 def _zip_bytes(path: Path, name: str, text: str) -> Path:

@@ -225,13 +225,13 @@ def _register_locked(name: str, source: Path) -> Path:
     if source.is_dir():
         data_path = records_folder(source)
         release_root = _release_root_of_folder(source, data_path)
-        dataset = load_dataset(data_path, strict=False, release_root=release_root)
+        dataset = load_dataset(data_path, strict=False, release_root=release_root, check_links=True)
         return write_record(name, data_path, method="format", extra=_summary(dataset, release_root, source))
     if not is_archive(source):
         from ..io import record_files
 
         record_files(source)  # a single record file, or a message saying what this file is not
-        dataset = load_dataset(source, strict=False)
+        dataset = load_dataset(source, strict=False, check_links=True)
         return write_record(name, source, method="format", extra=_summary(dataset, dataset.release_root, source))
     return _register_archive(name, source)
 
@@ -250,7 +250,8 @@ def _register_archive(name: str, archive: Path) -> Path:
         _top_folder(unpacked).rename(release_root)
         data_path = records_folder(release_root)
         staged_report = staging / ".quarantine.jsonl"
-        dataset = load_dataset(data_path, strict=False, release_root=release_root, quarantine_path=staged_report)
+        dataset = load_dataset(data_path, strict=False, release_root=release_root, quarantine_path=staged_report,
+                               check_links=True)
         version = home / f"{VERSION_PREFIX}{os.urandom(4).hex()}"
         os.rename(staging, version)
     except BaseException:
