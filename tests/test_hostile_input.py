@@ -172,6 +172,7 @@ class Case:
     unchanged: str = "inputs"  # what must stay as it was, besides every file present before
     env: dict[str, str] = field(default_factory=dict)
     after: Callable[[Ctx], None] | None = None  # further checks on disk
+    replaces: str = ""  # a folder under the test's folder that the command may replace (an earlier build)
 
 
 def validate(name: str, data: bytes | str, *extra: str) -> Callable[[Ctx], list[str]]:
@@ -319,6 +320,10 @@ CASES: list[Case] = [
     Case("build-into-a-file", lambda ctx: ["build-dataset", "--out", str(write(ctx.inp / "file.txt", "x"))], 1, "a file, not a folder"),
     Case("build-into-dot", lambda ctx: _chdir_and(ctx, ["build-dataset", "--out", "."]), 1, "not empty",
          "the folder; no '..work' left", after=lambda ctx: _nothing_beside(ctx.inp)),
+    Case("build-into-empty-dot", lambda ctx: _chdir_empty(ctx, ["build-dataset", "--out", ".", "--per-topic", "2"]), 0,
+         "instances", "the folder's parent: nothing left beside it", after=lambda ctx: _only_the_build(ctx.inp)),
+    Case("rebuild-over-an-earlier-build", lambda ctx: _earlier_build(ctx), 0, "instances", "the parent",
+         after=lambda ctx: _only_the_build(ctx.inp), replaces="in/built"),
     Case("build-while-another-builds", lambda ctx: _locked_build(ctx), 1, "already in progress", "the folder"),
 ]
 
@@ -359,6 +364,23 @@ def _chdir_and(ctx: Ctx, argv: list[str]) -> list[str]:
 def _nothing_beside(folder: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["project"]
     assert sorted(p.name for p in (folder / "project").iterdir()) == ["notes.md"]
+
+
+def _chdir_empty(ctx: Ctx, argv: list[str]) -> list[str]:
+    (ctx.inp / "built").mkdir()
+    os.chdir(ctx.inp / "built")
+    return argv
+
+
+def _earlier_build(ctx: Ctx) -> list[str]:
+    argv = ["build-dataset", "--out", str(ctx.inp / "built"), "--per-topic", "2"]
+    assert main(argv + ["--seed", "1"]) == 0
+    return argv
+
+
+def _only_the_build(parent: Path) -> None:
+    assert [p.name for p in parent.iterdir()] == ["built"]  # no .work, .old, .lock or staging beside it
+    assert {p.name for p in (parent / "built").iterdir()} >= {".m3el-build", "manifest.json", "train.jsonl"}
 
 
 def _locked_build(ctx: Ctx) -> list[str]:
@@ -408,7 +430,9 @@ def test_hostile_case(case: Case, tmp_path, isolated_home, monkeypatch, capsys):
     if case.code == 1:
         assert len([line for line in err.splitlines() if line.strip()]) <= 3, err  # a message, not a dump
     after = snapshot(tmp_path, isolated_home)
-    lost = {path for path, digest in before.items() if after.get(path) != digest}
+    replaceable = str(tmp_path / case.replaces) + os.sep if case.replaces else None
+    lost = {path for path, digest in before.items()
+            if after.get(path) != digest and not (replaceable and path.startswith(replaceable))}
     assert not lost, f"changed or removed: {sorted(lost)}"
     if case.after is not None:
         case.after(ctx)
