@@ -1,11 +1,16 @@
 """Load, validate and write datasets in the M³EL release format.
 
 A dataset is a JSON array file, a JSON Lines file, or a folder of such files (with an optional
-`manifest.json`, which is not a record file). Every record is checked; a bad one is reported as
-`FILE:RECORD_INDEX: field: problem` (invalid JSON as `FILE:line N: json: problem`). Strict mode
-stops at the first error; lenient mode keeps the good records and writes every rejected one to a
-quarantine report, so nothing is silently dropped. Image paths are never followed outside the
-dataset's root folder.
+`manifest.json`, which is not a record file); only regular files are read. Every record is
+checked; a bad one is reported as `FILE:RECORD: field: problem`, RECORD being `line N` in a JSON
+Lines file and the 0-based index in a JSON array (an unreadable array as `FILE:line N: json:
+problem`). Records printed as Python literals (single quotes, as the release's documentation
+shows them) are read with `ast.literal_eval`, which runs no code. Strict mode stops at the first
+error; lenient mode keeps the good records and writes every rejected one (or its raw text) to a
+quarantine report, so nothing is silently dropped. A dataset without usable records is an error.
+
+Picture paths: relative ones start at the record files' folder, `/M3EL/...` ones at the
+release's root folder (`config.release_root_name()`); nothing is followed outside its root.
 """
 from __future__ import annotations
 
