@@ -118,6 +118,10 @@ def test_register_a_zip_records_where_the_records_are(registered_zip):
     assert (path / "movies.json").is_file() and Path(registered_zip["release_root"]).name == "M3EL"
     assert config.get_profile("full").dataset_path == path
     assert registered_zip["instances"] == 4 and registered_zip["rejected"] == 0
+    from m3el_lib.fsutil import current_umask
+
+    version = path.parent.parent  # data/m3el-release/r-<id>/M3EL/
+    assert version.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
 
 
 def test_full_profile_stats_and_evaluate_on_the_registered_release(registered_zip, tmp_path, capsys):

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .. import config
-from ..fsutil import CHUNK, exclusive_lock
+from ..fsutil import CHUNK, current_umask, exclusive_lock
 from ..io import DatasetError, RECORD_SUFFIXES, NON_RECORD_FILES, load_dataset, write_quarantine
 
 STAGING_PREFIX = ".staging-"
@@ -243,6 +243,7 @@ def _register_archive(name: str, archive: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(home, keep=None)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=home))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide the release from a sharing group
     try:
         unpacked = staging / "unpacked"
         unpack_archive(archive, unpacked)
