@@ -230,7 +230,8 @@ def _parse(text: str) -> tuple[Any, tuple[str, tuple[str, str]] | None]:
         return None, ("line 1", ("json", "nested too deeply to be a record"))
     except json.JSONDecodeError as err:
         failure = (f"line {err.lineno}", ("json", f"{err.msg} (column {err.colno})"))
-    if "'" not in text:
+        pythonic = text[err.pos:err.pos + 1] in ("'", "(") or text.startswith(("None", "True", "False"), err.pos)
+    if not pythonic:  # a JSON file with a plain syntax error: no Python-literal advice
         return None, failure
     if len(text) > MAX_LITERAL_CHARS:
         return None, (failure[0], ("json", f"{failure[1][1]}; {CONVERT_HINT}"))

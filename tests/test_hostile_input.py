@@ -242,6 +242,8 @@ CASES: list[Case] = [
          "duplicate candidate"),
     Case("python-literal-running-code", validate("evil.jsonl", "{'Qid': __import__('os').system('touch ran')}\n"), 1,
          "ast.literal_eval", after=no_marker),
+    Case("json-typo-with-apostrophes-gets-no-python-advice", validate("typo.jsonl", '{"name": "Rick\'s Caf\u00e9", }\n'), 1,
+         "typo.jsonl:line 1: json: Expecting property name enclosed in double quotes (column 25)"),
     Case("python-literal-records-are-read", validate("printed.jsonl", repr(good_record()) + "\n"), 0, "instances   1   rejected 0"),
     Case("lenient-array-with-syntax-error", validate("broken.json", "[" + json.dumps(good_record()) + ",}", "--lenient"), 1,
          "1 file(s) unreadable as a whole"),

@@ -181,3 +181,11 @@ def test_register_prints_and_writes_what_it_rejected(tmp_path, capsys):
     assert "1 record(s) rejected" in err and "movies.json:2: Qid: 'Q12\\n'" in err
     report = Path(registry.read_record("m3el-release")["quarantine"])
     assert json.loads(report.read_text())["record"]["Qid"] == "Q12\n"
+
+
+def test_a_json_typo_is_not_taken_for_python(tmp_path):
+    path = tmp_path / "typo.jsonl"
+    path.write_text('{"name": "Rick\'s Caf\u00e9", }\n')
+    with pytest.raises(DatasetError) as err:
+        load_dataset(path)
+    assert "line 1: json: Expecting property name" in str(err.value) and "literal" not in str(err.value)
