@@ -20,8 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
+from .data.errors import DatasetError
+from .data.picture_paths import resolve_image_path
 from .fsutil import atomic_write_bytes
-from .io import DatasetError, resolve_image_path
 from .schema import TASK_NAMES, Instance
 from .stats import ALL, DatasetStats
 

@@ -38,7 +38,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .io import Dataset, release_root_for, split_local_path
+from .data.picture_paths import release_root_for, split_local_path
+from .io import Dataset
 from .schema import MENTION_IMAGE_KINDS, SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 
 NONE = "(none)"
