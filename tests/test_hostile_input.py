@@ -529,3 +529,26 @@ def test_an_unreadable_embedding_cache_is_rebuilt_with_a_warning_naming_it(tmp_p
     assert embedded.shape[0] == 2 and str(path) in caplog.text and "rebuilt" in caplog.text
     assert EmbeddingCache(None, weights_id="w" * 16, data_checksum="d" * 16, root=tmp_path / "cache").texts(
         "entity", ["Casablanca", "Thriller"]).allclose(embedded)  # the rebuilt file reads back
+
+
+def test_a_bug_prints_its_traceback_and_where_to_report_it(monkeypatch, capsys):
+    import m3el_lib.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug of ours")
+
+    monkeypatch.setattr(cli, "run_info", broken)
+    assert main(["info"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: a bug of ours" in err and err.strip().endswith(cli.REPORT_LINE)
+
+
+def test_an_expected_failure_deep_inside_is_one_line_naming_the_file(monkeypatch, tmp_path, capsys):
+    import m3el_lib.cli as cli
+
+    def unwritable(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "results" / "x.csv"))
+
+    monkeypatch.setattr(cli, "run_info", unwritable)
+    assert main(["info"]) == 1
+    assert capsys.readouterr().err == f"m3el info: {tmp_path / 'results' / 'x.csv'}: Permission denied\n"
