@@ -220,7 +220,9 @@ def read_record(name: str) -> dict | None:
 def registered_dataset_path(name: str) -> Path | None:
     """The record folder of a registered dataset entry (the release), or None."""
     found = local_copy(name)
-    return found if found is not None and found.is_dir() else None
+    if found is None or not (found.is_dir() or found.suffix in (".json", ".jsonl")):
+        return None  # e.g. an archive recorded by an older version: register it again
+    return found
 
 
 def registered_release_root(data_root: Path) -> Path | None:
