@@ -189,3 +189,17 @@ def test_a_json_typo_is_not_taken_for_python(tmp_path):
     with pytest.raises(DatasetError) as err:
         load_dataset(path)
     assert "line 1: json: Expecting property name" in str(err.value) and "literal" not in str(err.value)
+
+
+def test_a_registered_archives_report_names_the_files_where_they_now_are(tmp_path, capsys):
+    folder = tmp_path / "M3EL"
+    shutil.copytree(RELEASE / "M3EL", folder)
+    records = json.loads((folder / "movies.json").read_text())
+    records[0]["candidates"][1]["image"][2] = "/etc/passwd"
+    (folder / "movies.json").write_text(json.dumps(records))
+    assert main(["register", "m3el-release", str(zip_of(folder, tmp_path / "r.zip"))]) == 0
+    record = registry.read_record("m3el-release")
+    (row,) = [json.loads(line) for line in Path(record["quarantine"]).read_text().splitlines()]
+    assert row["file"] == str(Path(record["path"]) / "movies.json") and Path(row["file"]).is_file()
+    assert row["problems"][0].startswith(f"{row['file']}:0: candidates[1].image: absolute local path '/etc/passwd'")
+    assert record["instances"] == 3 and "1 record(s) rejected" in capsys.readouterr().err
