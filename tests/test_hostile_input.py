@@ -288,7 +288,8 @@ CASES: list[Case] = [
     Case("register-garbage-named-zip", lambda ctx: ["register", "m3el-release", str(write(ctx.inp / "junk.zip", os.urandom(300)))], 1,
          "not a .json or .jsonl record file (an archive"),
     Case("register-invalid-records-keeps-old", with_release(lambda ctx: ["register", "m3el-release", str(_zip_bytes(ctx.inp / "inv.zip", "M3EL/a.json", "[{"))]),
-         1, "no usable records", "the earlier release and its registration", after=release_still_current),
+         1, "no usable records", "the earlier release and its registration",
+         after=lambda ctx: (release_still_current(ctx), _report_survives(ctx))),
     Case("register-folder-without-records", lambda ctx: ["register", "m3el-release", str(write(ctx.inp / "d" / "x.txt", "x").parent)], 1,
          "no .json or .jsonl record files"),
     # ---- checkpoints
@@ -343,6 +344,11 @@ def _release_with_link(ctx: Ctx, folder: bool) -> Path:
         (target / "Q1000011.jpg").unlink()
         (target / "Q1000011.jpg").symlink_to(outside)
     return copy
+
+
+def _report_survives(ctx: Ctx) -> None:
+    (row,) = [json.loads(line) for line in (ctx.home / "quarantine" / "m3el-release.staging.quarantine.jsonl").read_text().splitlines()]
+    assert row["whole_file"] and "json:" in row["problems"][0]
 
 
 def _zip_bytes(path: Path, name: str, text: str) -> Path:

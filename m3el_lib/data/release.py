@@ -250,7 +250,9 @@ def _register_archive(name: str, archive: Path) -> Path:
         release_root = staging / config.release_root_name()
         _top_folder(unpacked).rename(release_root)
         data_path = records_folder(release_root)
-        staged_report = staging / ".quarantine.jsonl"
+        # Outside the staging folder, so that the report of a refused archive survives its removal.
+        staged_report = config.home() / "quarantine" / f"{name}.staging.quarantine.jsonl"
+        staged_report.unlink(missing_ok=True)
         dataset = load_dataset(data_path, strict=False, release_root=release_root, quarantine_path=staged_report,
                                check_links=True)
         version = home / f"{VERSION_PREFIX}{os.urandom(4).hex()}"
@@ -265,7 +267,7 @@ def _register_archive(name: str, archive: Path) -> Path:
                     for r in dataset.rejected]
         dataset.rejected = rejected
         dataset.quarantine_path = write_quarantine(rejected, config.home() / "quarantine" / f"{name}.quarantine.jsonl")
-        (version / staged_report.name).unlink(missing_ok=True)
+        staged_report.unlink(missing_ok=True)
     path = write_record(name, dataset.root, method="format", extra=_summary(dataset, dataset.release_root, archive))
     _remove_leftovers(home, keep=version)
     return path
