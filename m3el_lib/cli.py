@@ -45,7 +45,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("validate", help="check a dataset in the release format and summarise it")
-    parser.add_argument("path", type=Path, help="a .json/.jsonl file or a folder of them")
+    parser.add_argument("path", type=Path, nargs="?", default=None,
+                        help="a .json/.jsonl file or a folder of them (default: the profile's dataset)")
+    parser.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
     parser.add_argument("--lenient", action="store_true", help="load the good records, quarantine the bad ones")
     parser.add_argument("--quarantine", type=Path, default=None, help="where the lenient mode's report goes")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -53,18 +55,20 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from .data.datasets import resolve_dataset
     from .data.io import DatasetError, load_dataset
     from .data.summary import format_summary, summarize
 
     try:
-        dataset = load_dataset(args.path, strict=not args.lenient, quarantine_path=args.quarantine)
+        path = args.path if args.path is not None else resolve_dataset(profile=args.profile).path
+        dataset = load_dataset(path, strict=not args.lenient, quarantine_path=args.quarantine, check_links=True)
     except DatasetError as err:
-        print(f"invalid dataset:\n{err}", file=sys.stderr)
+        print(err, file=sys.stderr)
         return 1
     summary = summarize(dataset)
     print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else format_summary(summary))
     if dataset.rejected:
-        print(f"{len(dataset.rejected)} record(s) rejected; report: {dataset.quarantine_path}", file=sys.stderr)
+        print(dataset.rejection_summary(), file=sys.stderr)
         for rejected in dataset.rejected[:20]:
             for problem in rejected.problems:
                 print(f"  {problem}", file=sys.stderr)
@@ -81,12 +85,15 @@ def add_fetch(sub: argparse._SubParsersAction) -> None:
 def run_fetch(args: argparse.Namespace) -> int:
     from .data.registry import ChecksumMismatch, DownloadUnavailable, fetch
 
+    from .fsutil import Busy
+    from .data.io import DatasetError
+
     try:
         print(fetch(args.name))
-    except (DownloadUnavailable, ChecksumMismatch, KeyError) as err:
+    except (DownloadUnavailable, ChecksumMismatch, DatasetError, KeyError, ValueError, Busy) as err:
         print(err, file=sys.stderr)
         return 1
-    return 0
+    return _print_rejections(args.name)
 
 
 def add_register(sub: argparse._SubParsersAction) -> None:
@@ -97,14 +104,32 @@ def add_register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from .fsutil import Busy
     from .data.io import DatasetError
     from .data.registry import ChecksumMismatch, register
 
     try:
         print(register(args.name, args.path))
-    except (ChecksumMismatch, DatasetError, FileNotFoundError, KeyError, ValueError) as err:
+    except (ChecksumMismatch, DatasetError, FileNotFoundError, KeyError, ValueError, Busy) as err:
         print(err, file=sys.stderr)
         return 1
+    return _print_rejections(args.name)
+
+
+def _print_rejections(name: str) -> int:
+    """After registering the release: what was rejected, and where the report is (the exit code, 0)."""
+    from .data.registry import read_record
+
+    record = read_record(name) or {}
+    summary = record.get("rejection_summary")
+    if not summary:
+        return 0
+    print(summary, file=sys.stderr)
+    report = Path(record["quarantine"]) if record.get("quarantine") else None
+    if report is not None and report.is_file():
+        for line in report.read_text(encoding="utf-8").splitlines()[:20]:
+            for problem in json.loads(line)["problems"]:
+                print(f"  {problem}", file=sys.stderr)
     return 0
 
 
@@ -127,12 +152,14 @@ def run_stats(args: argparse.Namespace) -> int:
         stats, written = compute_and_write(args.path, args.out, profile=args.profile, lenient=args.lenient,
                                            figures=not args.no_figures)
     except DatasetError as err:
-        print(f"invalid dataset:\n{err}", file=sys.stderr)
+        print(err, file=sys.stderr)
         return 1
     overview = stats.overview
     print(f"{overview['instances']:,} instances, {overview['topics']} topics, "
           f"{overview['tasks_with_instances']} tasks with instances (data {stats.checksum[:12]})")
     print(f"wrote {len(written)} files (each with a .provenance.json beside it) to {written[0].parent}")
+    if stats.rejection_summary:
+        print(stats.rejection_summary, file=sys.stderr)
     return 0
 
 
@@ -196,6 +223,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
 
     from .construction.build import build_dataset
     from .construction.http import HttpError
+    from .fsutil import Busy
 
     if args.source == "snapshot":
         from .construction.snapshot import SnapshotSource
@@ -216,7 +244,7 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         manifest = build_dataset(source, args.out, progress=True, **params)
-    except (ValueError, HttpError) as err:  # bad parameters, unreachable or malformed live source
+    except (ValueError, HttpError, Busy) as err:  # bad parameters or --out, a build already running, a bad live source
         print(err, file=sys.stderr)
         return 1
     counts = manifest["counts"]
@@ -259,9 +287,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REPORT_LINE = ("m3el: this is a bug in the M³EL companion, not a problem with your input: please report it "
+               "as an issue of the companion's repository, with the command you ran and the traceback above")
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures that are the input's or the environment's, each reported as one line."""
+    from .data.release import ArchiveError
+    from .fsutil import Busy
+    from .data.io import DatasetError
+    from .data.registry import ChecksumMismatch, DownloadUnavailable
+
+    return (DatasetError, ArchiveError, Busy, ChecksumMismatch, DownloadUnavailable, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; an expected failure is one line and exit 1, a bug a traceback and exit 70."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"m3el {args.command}: interrupted; files already written are whole, nothing half-written was kept",
+              file=sys.stderr)
+        return 130
+    except expected_errors() as err:
+        print(f"m3el {args.command}: {one_line(err)}", file=sys.stderr)
+        return 1
+    except Exception:  # noqa: BLE001 - the last resort: show everything, and say where it goes
+        import traceback
+
+        traceback.print_exc()
+        print(REPORT_LINE, file=sys.stderr)
+        return 70
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line; an OSError names its file."""
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0] if isinstance(err, OSError) else text
 
 
 if __name__ == "__main__":

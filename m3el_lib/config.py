@@ -24,12 +24,21 @@ BOOK_DIR = PROJECT_ROOT / "book"
 SAMPLE_DATASET_NAME = "m3el-mini"
 RELEASE_DATASET_NAME = "m3el-release"
 PROFILE_NAMES = ("sample", "full")
+# The release's records name pictures by absolute paths rooted at its top folder, e.g.
+# `/M3EL/movies_candidates_images/<name>-<Qid>/<Qid>.jpg`; `M3EL_RELEASE_ROOT` renames that folder.
+DEFAULT_RELEASE_ROOT_NAME = "M3EL"
 
 
 def home() -> Path:
     """The root of all data, caches and results (`M3EL_HOME`, else `<project>/.m3el`)."""
     override = os.environ.get("M3EL_HOME")
     return Path(override).expanduser().resolve() if override else PROJECT_ROOT / ".m3el"
+
+
+def release_root_name() -> str:
+    """The name of the release's top folder that absolute picture paths start with (`/M3EL/...`)."""
+    name = os.environ.get("M3EL_RELEASE_ROOT", "").strip().strip("/")
+    return name if name and "/" not in name and name not in (".", "..") else DEFAULT_RELEASE_ROOT_NAME
 
 
 def data_dir() -> Path:
@@ -61,6 +70,13 @@ class Profile:
 
     @property
     def dataset_path(self) -> Path:
+        """The dataset's record folder: for the release, where its registration found the records."""
+        if self.dataset == RELEASE_DATASET_NAME:
+            from .data.registry import registered_dataset_path
+
+            registered = registered_dataset_path(RELEASE_DATASET_NAME)
+            if registered is not None:
+                return registered
         return dataset_dir(self.dataset)
 
 

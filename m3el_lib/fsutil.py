@@ -5,14 +5,16 @@ file beside the target and renamed over it, so a killed process never leaves hal
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import hashlib
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 
 CHUNK = 1 << 20
 
@@ -23,6 +25,9 @@ def atomic_write_with(path: Path | str, write: Callable[[BinaryIO], object]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; give it the mode an ordinary open would (0666 less the umask),
+        # so results stay readable by a group that shares them.
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -32,6 +37,57 @@ def atomic_write_with(path: Path | str, write: Callable[[BinaryIO], object]) -> 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process's umask: from /proc (no side effect), else by setting it and setting it back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class Busy(RuntimeError):
+    """Another process holds the lock; the message names the lock file."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path | str, what: str) -> Iterator[Path]:
+    """Hold an exclusive lock file for `what` (never waits: a second holder gets `Busy`).
+
+    The lock file is removed on release; a lock taken on a file another process had just
+    removed is retried, so two processes never both believe they hold it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Busy(f"{what} is already in progress in another process (lock file {path}); "
+                       "wait for it to finish, or remove the lock file if no such process runs") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # locked a file that was removed meanwhile: take the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:

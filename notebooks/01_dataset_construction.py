@@ -36,12 +36,12 @@ import json
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from PIL import Image
 
 from m3el_lib import config
 from m3el_lib.construction import stages
 from m3el_lib.construction.sample import SAMPLE_PARAMETERS, ensure_sample
 from m3el_lib.construction.snapshot import SnapshotSource, snapshot_checksum
+from m3el_lib.data.images import open_picture
 from m3el_lib.data.io import load_dataset
 
 if profile != "sample":
@@ -154,8 +154,9 @@ def show(instance, ax_row):
     ]
     for ax, (label, ref, note) in zip(ax_row, pictures):
         ax.axis("off")
-        if ref is not None:
-            ax.imshow(Image.open(dataset.image_path(ref)))
+        picture = open_picture(dataset.image_path(ref)) if ref is not None else None
+        if picture is not None:
+            ax.imshow(picture)
         ax.set_title(f"{label}\n{note}", fontsize=8, color="green" if note == "gold" else "black")
 
 

@@ -71,7 +71,7 @@ MALFORMED = {
     "image shape": (lambda r: r.update(image=["only-a-name.jpg"]), "0: image: expected [file name, URL, local path]"),
     "candidate image shape": (lambda r: r["candidates"][0].update(image={"file": "x"}), "0: candidates[0].image: expected"),
     "escaping path": (lambda r: r.update(image=["x.jpg", "", "../../etc/passwd"]), "0: image: local path '../../etc/passwd' escapes the data root"),
-    "absolute path": (lambda r: r.update(image=["x.jpg", "", "/etc/passwd"]), "0: image: local path '/etc/passwd' escapes the data root"),
+    "absolute path": (lambda r: r.update(image=["x.jpg", "", "/etc/passwd"]), "0: image: absolute local path '/etc/passwd' is not under the release root /M3EL/"),
     "empty candidates": (lambda r: r.update(candidates=[]), "0: candidates: expected a non-empty list"),
     "not an object": (lambda r: r.clear() or r.update(__replace__=True), None),
     "bad split": (lambda r: r.update(split="dev"), "0: split: 'dev' is not one of train, val, test"),
@@ -113,8 +113,9 @@ def test_jsonl_bad_line_reports_its_line_and_lenient_keeps_the_rest(tmp_path):
     assert len(dataset) == 2
     assert len(dataset.rejected) == 2
     rows = [json.loads(line) for line in report.read_text().splitlines()]
-    assert [r["where"] for r in rows] == ["1", "2"]
+    assert [r["where"] for r in rows] == ["line 2", "line 3"]  # JSON Lines records are named by line
     assert "line 2: json:" in rows[0]["problems"][0]
+    assert rows[0]["raw_text"] == good[:40] and "record" not in rows[0]  # undecodable: its text is kept
     assert rows[1]["record"]["Qid"] == "11424001"  # the rejected record is kept whole
     assert dataset.quarantine_path == report
 

@@ -123,5 +123,5 @@ def test_register_refuses_files_that_are_not_m3el(tmp_path):
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.json").write_text(json.dumps([{"hello": 1}]))
-    with pytest.raises(ValueError, match="no valid M³EL records"):
+    with pytest.raises(ValueError, match="no usable records"):
         registry.register("m3el-release", junk)

@@ -22,13 +22,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
 from .. import __version__
-from ..fsutil import atomic_write_json, atomic_write_lines, sha256_bytes, sha256_tree
+from ..fsutil import exclusive_lock, atomic_write_json, atomic_write_lines, sha256_bytes, sha256_tree
 from ..data.io import instance_to_record, record_to_instance, write_dataset
 from ..data.schema import SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 from . import stages
 from .source import KnowledgeSource, SourceEntity, SourceImage
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+# Written into every finished build: an --out folder holding it may be replaced by the next build.
+BUILD_MARKER = ".m3el-build"
+OUTPUT_NAMES = {"train.jsonl", "val.jsonl", "test.jsonl", "all.jsonl", "images", "manifest.json", BUILD_MARKER}
 
 
 def default_work_dir(out_dir: Path) -> Path:
@@ -47,8 +50,46 @@ def build_dataset(
     split_ratios: dict[str, float] | None = None,
     work_dir: Path | str | None = None,
 ) -> dict[str, Any]:
-    """Build a dataset from `source` into `out_dir` and return its manifest."""
-    out_dir = Path(out_dir)
+    """Build a dataset from `source` into `out_dir` and return its manifest.
+
+    `out_dir` must be new, empty, or an earlier build of ours (it holds `BUILD_MARKER`): anything
+    else is refused, never replaced. A lock beside it stops a second build to the same folder.
+    """
+    out_dir = Path(out_dir).resolve()
+    check_output_folder(out_dir)
+    with exclusive_lock(out_dir.parent / f".{out_dir.name}.lock", f"a build into {out_dir}"):
+        check_output_folder(out_dir)  # again, now that no other build can change it
+        return _build_locked(source, out_dir, topics, per_topic, candidates, seed, progress, max_mentions,
+                             split_ratios, work_dir)
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse an output folder that is a file, or holds anything but an earlier build of ours."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir}: a file, not a folder; choose a new or empty folder")
+    if not out_dir.exists() or (out_dir / BUILD_MARKER).is_file():
+        return
+    entries = sorted(p.name for p in out_dir.iterdir())
+    if entries and not _earlier_build_without_marker(out_dir, entries):
+        shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+        raise ValueError(f"--out {out_dir}: not empty ({shown}) and not an earlier m3el build (no {BUILD_MARKER}); "
+                         "nothing was changed: choose a new or empty folder")
+
+
+def _earlier_build_without_marker(out_dir: Path, entries: list[str]) -> bool:
+    """A build from before the marker existed: only our file names, and our manifest."""
+    if not set(entries) <= OUTPUT_NAMES or "manifest.json" not in entries:
+        return False
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and {"checksum", "counts", "parameters"} <= set(manifest)
+
+
+def _build_locked(source: KnowledgeSource, out_dir: Path, topics: Sequence[str] | None, per_topic: int | None,
+                  candidates: int, seed: int, progress: bool, max_mentions: int,
+                  split_ratios: dict[str, float] | None, work_dir: Path | str | None) -> dict[str, Any]:
     work = Path(work_dir) if work_dir else default_work_dir(out_dir)
     chosen_topics = list(topics) if topics else source.topics()[:5]
     unknown = [t for t in chosen_topics if t not in source.topics()]
@@ -93,12 +134,13 @@ def build_dataset(
     instances = [replace(inst, split=splits[inst.qid]) for inst in instances]
     instances.sort(key=lambda i: (SPLITS.index(i.split), chosen_topics.index(i.topic), _id_key(i.instance_id)))
 
-    for stale in staging.glob("*.jsonl"):
-        stale.unlink()
+    for stale in [*staging.glob("*.jsonl"), staging / "manifest.json", staging / BUILD_MARKER]:
+        stale.unlink(missing_ok=True)
     write_dataset(instances, staging)
     checksum = sha256_tree(staging)
     manifest = _manifest(source, params, instances, selected, skipped, recall, tiers, checksum)
     atomic_write_json(staging / "manifest.json", manifest)
+    atomic_write_json(staging / BUILD_MARKER, {"built_by": f"m3el_lib {__version__} build-dataset", "checksum": checksum})
     _swap_into_place(staging, out_dir)
     shutil.rmtree(work, ignore_errors=True)
     return manifest

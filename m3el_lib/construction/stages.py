@@ -233,8 +233,12 @@ def augmented_view(data: bytes, seed: str) -> tuple[bytes, dict]:
     """A deterministic crop, flip and colour jitter of a picture, as JPEG bytes, with its parameters."""
     from PIL import Image, ImageEnhance, ImageOps
 
+    from ..data.images import decode_picture
+
     rng = random.Random(seed)
-    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image, why = decode_picture(data)
+    if image is None:
+        raise ValueError(f"picture for {seed}: {why}")
     width, height = image.size
     scale = rng.uniform(0.75, 0.92)
     crop_w, crop_h = max(1, round(width * scale)), max(1, round(height * scale))

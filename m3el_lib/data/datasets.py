@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import config
 from .io import Dataset, DatasetError, dataset_checksum, load_dataset
-from .registry import local_copy, unavailable_message
+from .registry import registered_dataset_path, unavailable_message
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ def _named_dataset(name: str, build: bool) -> Path | None:
         from ..construction.sample import ensure_sample
 
         return ensure_sample()
-    if name == config.RELEASE_DATASET_NAME:
-        found = local_copy(name)
+    if name == config.RELEASE_DATASET_NAME:  # where its registration found the records
+        found = registered_dataset_path(name)
         if found is not None:
             return found
     folder = config.dataset_dir(name)

@@ -1,29 +1,41 @@
 """Load, validate and write datasets in the M³EL release format.
 
 A dataset is a JSON array file, a JSON Lines file, or a folder of such files (with an optional
-`manifest.json`, which is not a record file). Every record is checked; a bad one is reported as
-`FILE:RECORD_INDEX: field: problem` (invalid JSON as `FILE:line N: json: problem`). Strict mode
-stops at the first error; lenient mode keeps the good records and writes every rejected one to a
-quarantine report, so nothing is silently dropped. Image paths are never followed outside the
-dataset's root folder.
+`manifest.json`, which is not a record file); only regular files are read. Every record is
+checked; a bad one is reported as `FILE:RECORD: field: problem`, RECORD being `line N` in a JSON
+Lines file and the 0-based index in a JSON array (an unreadable array as `FILE:line N: json:
+problem`). Records printed as Python literals (single quotes, as the release's documentation
+shows them) are read with `ast.literal_eval`, which runs no code. Strict mode stops at the first
+error; lenient mode keeps the good records and writes every rejected one (or its raw text) to a
+quarantine report, so nothing is silently dropped. A dataset without usable records is an error.
+
+Picture paths: relative ones start at the record files' folder, `/M3EL/...` ones at the
+release's root folder (`config.release_root_name()`); nothing is followed outside its root.
 """
 from __future__ import annotations
 
+import ast
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
 from .. import config
 from ..fsutil import atomic_write_json, atomic_write_lines, sha256_tree
+from .errors import DatasetError
+from .picture_paths import (  # noqa: F401 - part of this module's interface too
+    LinkChecker,
+    is_safe_relative_path,
+    local_path_problem,
+    release_root_for,
+    resolve_image_path,
+    split_local_path,
+)
 from .schema import KB_ID_PATTERNS, MENTION_IMAGE_KINDS, SPLITS, Entity, ImageRef, Instance
 
 RECORD_SUFFIXES = (".json", ".jsonl")
 NON_RECORD_FILES = {"manifest.json", "snapshot.json"}
-
-
-class DatasetError(ValueError):
-    """A dataset file or record that cannot be used; the message names the file and record."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +43,11 @@ class RecordProblem:
     """One problem with one record (or one unreadable stretch of a file)."""
 
     file: str
-    where: str  # the record index, or "line N" for invalid JSON
+    where: str  # "line N" in a JSON Lines file, the 0-based record index in a JSON array
     field: str
     problem: str
+    raw_text: str | None = field(default=None, compare=False)  # the undecodable text, kept for the quarantine
+    whole_file: bool = False  # the file as a whole could not be read
 
     def __str__(self) -> str:
         return f"{self.file}:{self.where}: {self.field}: {self.problem}"
@@ -44,7 +58,9 @@ class RejectedRecord:
     file: str
     where: str
     problems: list[RecordProblem]
-    raw: Any  # the record as read, or the undecodable text
+    raw: Any  # the record as read (None when it could not be decoded: see raw_text)
+    raw_text: str | None = None  # the undecodable text of a JSON Lines line
+    whole_file: bool = False  # a file none of whose records could be read
 
 
 @dataclass
@@ -57,6 +73,7 @@ class Dataset:
     rejected: list[RejectedRecord] = field(default_factory=list)
     checksum: str = ""
     quarantine_path: Path | None = None
+    release_root: Path | None = None  # where `/M3EL/...` picture paths start (default: found from root)
 
     def __len__(self) -> int:
         return len(self.instances)
@@ -64,60 +81,192 @@ class Dataset:
     def split(self, name: str) -> list[Instance]:
         return [inst for inst in self.instances if inst.split == name]
 
+    @property
+    def unreadable_files(self) -> list[RejectedRecord]:
+        """Files none of whose records could be read (bad encoding, broken JSON array)."""
+        return [r for r in self.rejected if r.whole_file]
+
+    def rejection_summary(self) -> str:
+        """One line saying what was rejected and where the report is, or "" when nothing was."""
+        if not self.rejected:
+            return ""
+        whole = self.unreadable_files
+        parts = []
+        if len(self.rejected) > len(whole):
+            parts.append(f"{len(self.rejected) - len(whole)} record(s) rejected")
+        if whole:
+            parts.append(f"{len(whole)} file(s) unreadable as a whole (every record in them dropped)")
+        return f"{' and '.join(parts)}; report: {self.quarantine_path}"
+
     def image_path(self, ref: ImageRef | None) -> Path | None:
-        return resolve_image_path(self.root, ref)
+        return resolve_image_path(self.root, ref, self.release_root)
 
 
 # ---------------------------------------------------------------- finding and reading files
 
 
 def record_files(path: Path) -> tuple[Path, list[Path]]:
-    """The data root and the record files of a dataset file or folder."""
+    """The data root and the record files of a dataset file or folder (regular files only)."""
     path = Path(path)
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file or folder")
-    if path.is_file():
+    if "\0" in str(path):
+        raise DatasetError(f"{str(path)!r}: a path with a NUL byte")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file or folder") from None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if stat.S_ISREG(mode):
+        if path.suffix.lower() not in RECORD_SUFFIXES:
+            hint = " (an archive: unpack it, or `m3el register m3el-release` it)" if _looks_like_archive(path) else ""
+            raise DatasetError(f"{path}: not a .json or .jsonl record file{hint}")
         return path.parent, [path]
+    if not stat.S_ISDIR(mode):
+        raise DatasetError(f"{path}: not a regular file or folder (a device, pipe or socket is never read)")
     files = sorted(
         p
         for p in path.iterdir()
-        if p.is_file()
-        and p.suffix in RECORD_SUFFIXES
+        if p.suffix in RECORD_SUFFIXES
         and p.name not in NON_RECORD_FILES
         and not p.name.startswith((".", "_"))
         and ".quarantine." not in p.name
+        and _is_regular_file(p)
     )
     if not files:
         raise DatasetError(f"{path}: no .json or .jsonl record files in this folder")
     return path, files
 
 
-def iter_raw_records(file: Path) -> Iterator[tuple[str, Any]]:
-    """(where, record) for every record in a file; a decoding problem yields a RecordProblem."""
-    text = file.read_text(encoding="utf-8")
-    if file.suffix == ".jsonl" or not text.lstrip().startswith("["):
-        yield from _iter_json_lines(file, text)
-        return
+def _is_regular_file(path: Path) -> bool:
     try:
-        records = json.loads(text)
-    except json.JSONDecodeError as err:
-        yield f"line {err.lineno}", RecordProblem(str(file), f"line {err.lineno}", "json", f"{err.msg} (column {err.colno})")
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _looks_like_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".gz", ".7z", ".rar"))
+
+
+def iter_raw_records(file: Path) -> Iterator[tuple[str, Any]]:
+    """(where, record) for every record of a file; an unreadable stretch yields a RecordProblem.
+
+    `where` is "line N" (1-based) in a JSON Lines file and the 0-based index in a JSON array.
+    """
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"{file}: cannot be read ({err.strerror or err})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte-order mark is not part of the JSON
+    if file.suffix == ".jsonl" or not data.lstrip().startswith(b"["):
+        yield from _iter_json_lines(file, data)
+        return
+    yield from _iter_json_array(file, data)
+
+
+def _iter_json_array(file: Path, data: bytes) -> Iterator[tuple[str, Any]]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        yield f"line {line}", _file_problem(file, f"line {line}", "encoding", _encoding_problem(data, err))
+        return
+    records, problem = _parse(text)
+    if problem is not None:
+        where, message = problem
+        yield where, _file_problem(file, where, *message)
+        return
+    if not isinstance(records, list):
+        yield "0", _file_problem(file, "0", "json", "expected an array of records")
         return
     for index, record in enumerate(records):
         yield str(index), record
 
 
-def _iter_json_lines(file: Path, text: str) -> Iterator[tuple[str, Any]]:
-    index = 0
+def _iter_json_lines(file: Path, data: bytes) -> Iterator[tuple[str, Any]]:
     # split on "\n" only: str.splitlines() also breaks at U+0085 and U+2028, which JSON keeps raw.
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+    for line_number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
             continue
+        where = f"line {line_number}"
         try:
-            yield str(index), json.loads(line)
-        except json.JSONDecodeError as err:
-            yield str(index), RecordProblem(str(file), f"line {line_number}", "json", f"{err.msg} (column {err.colno})")
-        index += 1
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            yield where, RecordProblem(str(file), where, "encoding", _encoding_problem(raw, err), raw_text=_raw_text(raw))
+            continue
+        record, problem = _parse(line)
+        if problem is not None:
+            yield where, RecordProblem(str(file), where, *problem[1], raw_text=line)
+        else:
+            yield where, record
+
+
+def _file_problem(file: Path, where: str, field_name: str, problem: str) -> RecordProblem:
+    return RecordProblem(str(file), where, field_name, problem + "; none of this file's records could be read",
+                         whole_file=True)
+
+
+def _encoding_problem(data: bytes, err: UnicodeDecodeError) -> str:
+    column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+    return f"not UTF-8 text (byte 0x{data[err.start]:02x} at column {column}); re-save the file as UTF-8"
+
+
+def _raw_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+MAX_LITERAL_CHARS = 64 << 20  # Python-literal files are parsed whole into a syntax tree: keep them bounded
+CONVERT_HINT = (
+    "it looks like Python literals (single quotes, as the release's documentation prints records); "
+    "convert it to JSON Lines with: python -c \"import ast,json,sys; [print(json.dumps(ast.literal_eval(l))) "
+    "for l in open(sys.argv[1]) if l.strip()]\" FILE > FILE.jsonl"
+)
+
+
+def _parse(text: str) -> tuple[Any, tuple[str, tuple[str, str]] | None]:
+    """(value, None) for JSON or a JSON-shaped Python literal; (None, (where, (field, problem))) otherwise."""
+    try:
+        return json.loads(text), None
+    except RecursionError:
+        return None, ("line 1", ("json", "nested too deeply to be a record"))
+    except json.JSONDecodeError as err:
+        failure = (f"line {err.lineno}", ("json", f"{err.msg} (column {err.colno})"))
+        pythonic = text[err.pos:err.pos + 1] in ("'", "(") or text.startswith(("None", "True", "False"), err.pos)
+    if not pythonic:  # a JSON file with a plain syntax error: no Python-literal advice
+        return None, failure
+    if len(text) > MAX_LITERAL_CHARS:
+        return None, (failure[0], ("json", f"{failure[1][1]}; {CONVERT_HINT}"))
+    value = _python_literal(text)
+    if value is _NOT_A_LITERAL:
+        return None, (failure[0], ("json", f"{failure[1][1]}; {CONVERT_HINT}"))
+    return value, None
+
+
+_NOT_A_LITERAL = object()
+
+
+def _python_literal(text: str) -> Any:
+    """A Python literal of JSON's types (read by `ast.literal_eval`, which never runs code)."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_A_LITERAL
+    try:
+        return _as_json_value(value)
+    except (TypeError, RecursionError):
+        return _NOT_A_LITERAL
+
+
+def _as_json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_as_json_value(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _as_json_value(v) for k, v in value.items()}
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 # ---------------------------------------------------------------- validating one record
@@ -128,23 +277,8 @@ def _image_problems(value: Any, field_name: str) -> list[tuple[str, str]]:
         return []
     if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, str) for v in value):
         return [(field_name, "expected [file name, URL, local path] (three strings) or null")]
-    local = value[2]
-    if local and not is_safe_relative_path(local):
-        return [(field_name, f"local path {local!r} escapes the data root")]
-    return []
-
-
-def is_safe_relative_path(local: str) -> bool:
-    """True when `local` is a relative path that stays inside its root folder."""
-    posix = PurePosixPath(local.replace("\\", "/"))
-    if posix.is_absolute() or (len(local) > 1 and local[1] == ":"):
-        return False
-    depth = 0
-    for part in posix.parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            return False
-    return True
+    problem = local_path_problem(value[2]) if value[2] else None
+    return [(field_name, problem)] if problem else []
 
 
 def _string_problems(record: dict, names: Iterable[str], prefix: str = "") -> list[tuple[str, str]]:
@@ -313,14 +447,23 @@ def load_dataset(
     *,
     strict: bool = True,
     quarantine_path: Path | str | None = None,
+    release_root: Path | str | None = None,
+    check_links: bool = False,
 ) -> Dataset:
     """Load and validate a dataset file or folder.
 
     strict: raise DatasetError at the first bad record. Lenient (strict=False): keep the good
     records, collect the rejected ones and write them to `quarantine_path` (default:
-    `$M3EL_HOME/quarantine/<name>.quarantine.jsonl`) when there are any.
+    `$M3EL_HOME/quarantine/<name>.quarantine.jsonl`) when there are any. A dataset without any
+    usable record is an error in both modes (lenient mode writes its report first).
+    `release_root`: where `/M3EL/...` picture paths start (default: `release_root_for`).
+    check_links: also refuse records whose picture paths lead out of their root through a
+    symbolic link (the roots are listed once; `validate` and `register` do this).
     """
     root, files = record_files(Path(path))
+    resolved_root = root.resolve()
+    release = Path(release_root).resolve() if release_root else release_root_for(resolved_root)
+    links = LinkChecker(resolved_root, release) if check_links else None
     instances: list[Instance] = []
     rejected: list[RejectedRecord] = []
     for file in files:
@@ -328,18 +471,31 @@ def load_dataset(
             if isinstance(raw, RecordProblem):
                 problems = [raw]
             else:
-                problems = [RecordProblem(str(file), where, f, p) for f, p in record_problems(raw)]
+                found = record_problems(raw)
+                if not found and links is not None:
+                    found = links.record_problems(raw)
+                problems = [RecordProblem(str(file), where, f, p) for f, p in found]
             if problems:
                 if strict:
                     raise DatasetError("\n".join(str(p) for p in problems))
-                rejected.append(RejectedRecord(str(file), where, problems, raw if not isinstance(raw, RecordProblem) else None))
+                rejected.append(_rejected(file, where, problems, raw))
                 continue
             instances.append(record_to_instance(raw))
-    dataset = Dataset(instances=instances, root=root.resolve(), files=files, rejected=rejected)
+    dataset = Dataset(instances=instances, root=resolved_root, files=files, rejected=rejected, release_root=release)
     dataset.checksum = sha256_tree(root, files)
     if rejected:
         dataset.quarantine_path = write_quarantine(rejected, quarantine_path or default_quarantine_path(Path(path)))
+    if not instances:
+        where = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        detail = f"; {dataset.rejection_summary()}" if rejected else ""
+        raise DatasetError(f"{where}: no usable records (an empty dataset){detail}")
     return dataset
+
+
+def _rejected(file: Path, where: str, problems: list[RecordProblem], raw: Any) -> RejectedRecord:
+    if isinstance(raw, RecordProblem):
+        return RejectedRecord(str(file), where, problems, None, raw_text=raw.raw_text, whole_file=raw.whole_file)
+    return RejectedRecord(str(file), where, problems, raw)
 
 
 def default_quarantine_path(path: Path) -> Path:
@@ -347,28 +503,22 @@ def default_quarantine_path(path: Path) -> Path:
 
 
 def write_quarantine(rejected: list[RejectedRecord], path: Path | str) -> Path:
-    """One JSON line per rejected record: where it was, every problem, the record as read."""
-    lines = (
-        json.dumps(
-            {"file": r.file, "where": r.where, "problems": [str(p) for p in r.problems], "record": r.raw},
-            ensure_ascii=False,
-        )
-        for r in rejected
-    )
+    """One JSON line per rejected record: where it was, every problem, and the record as read.
+
+    A record that could not be decoded keeps its raw text (`raw_text`); a file that could not be
+    read at all is named (`whole_file`), and left as it was on disk.
+    """
+    lines = []
+    for r in rejected:
+        row: dict[str, Any] = {"file": r.file, "where": r.where, "problems": [str(p) for p in r.problems]}
+        if r.whole_file:
+            row["whole_file"] = True
+        elif r.raw_text is not None:
+            row["raw_text"] = r.raw_text
+        else:
+            row["record"] = r.raw
+        lines.append(json.dumps(row, ensure_ascii=False))
     return atomic_write_lines(path, lines)
-
-
-def resolve_image_path(root: Path, ref: ImageRef | None) -> Path | None:
-    """The file a record's image points to, refusing any path outside `root`."""
-    if ref is None or not ref.local_path:
-        return None
-    if not is_safe_relative_path(ref.local_path):
-        raise DatasetError(f"image path {ref.local_path!r} escapes the data root {root}")
-    root = Path(root).resolve()
-    candidate = (root / ref.local_path).resolve()
-    if not candidate.is_relative_to(root):
-        raise DatasetError(f"image path {ref.local_path!r} escapes the data root {root} (through a link)")
-    return candidate
 
 
 # ---------------------------------------------------------------- writing

@@ -5,7 +5,8 @@ file by hand. `fetch` downloads into the cache resumably (an interrupted downloa
 its `.part` file) and verifies the checksum before the file appears under its final name.
 Offline, it raises `DownloadUnavailable` saying which file, where to get it and where to put it;
 `register` records a file the user downloaded by hand (checksum checked, or, for the M³EL release
-whose checksum is unknown, format validation, and which one was used is recorded).
+whose checksum is unknown, format validation by `m3el_lib.data.release`, and which one was used is
+recorded). The registration record is written atomically and is what makes a copy current.
 """
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ import json
 import shutil
 import urllib.error
 import urllib.request
-import zipfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .. import config
-from ..fsutil import atomic_write_json, sha256_file
+from ..fsutil import CHUNK, atomic_write_json, atomic_write_with, sha256_file
 
 USER_AGENT = "m3el-companion/0.1 (offline-first companion to arXiv 2410.18096)"
 
@@ -112,10 +113,10 @@ def unavailable_message(name: str, reason: str) -> str:
 
 def local_copy(name: str) -> Path | None:
     """Where a verified copy of the entry is, or None."""
-    record = record_path(name)
-    if not record.exists():
+    found = read_record(name)
+    if found is None:
         return None
-    path = Path(json.loads(record.read_text())["path"])
+    path = Path(found["path"])
     return path if path.exists() else None
 
 
@@ -168,73 +169,74 @@ def _verify_and_record(name: str, partial: Path, target: Path) -> Path:
             partial.unlink()
             raise ChecksumMismatch(f"{name}: {partial} has sha256 {digest}, expected {item.sha256}; removed it")
     partial.replace(target)
-    return _record(name, target, method="sha256" if item.sha256 else "none")
+    if item.verify == "format":  # the release: unpack, validate and register it like a hand download
+        from .release import register_release
+
+        return register_release(name, target)
+    return write_record(name, target, method="sha256" if item.sha256 else "none")
 
 
 def register(name: str, source: Path | str) -> Path:
     """Adopt a file (or for the release, a folder or archive) the user downloaded by hand."""
     item = entry(name)
-    source = Path(source).expanduser().resolve()
+    source = Path(source).expanduser()
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
+    source = source.resolve()
     if item.verify == "sha256":
+        if not source.is_file():
+            raise ValueError(f"{source}: not a regular file")
         digest = sha256_file(source)
         if digest != item.sha256:
             raise ChecksumMismatch(f"{name}: {source} has sha256 {digest}, expected {item.sha256}")
         target = target_path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if source != target:
-            shutil.copyfile(source, target.with_name(target.name + ".part"))
-            target.with_name(target.name + ".part").replace(target)
-        return _record(name, target, method="sha256")
-    return _register_dataset(name, source)
+            atomic_write_with(target, lambda handle: _copy_into(source, handle))
+        return write_record(name, target, method="sha256")
+    from .release import register_release
+
+    return register_release(name, source)
 
 
-def _register_dataset(name: str, source: Path) -> Path:
-    """Unpack (if an archive) into the data folder and accept it only if it loads."""
-    from .io import load_dataset
-
-    destination = config.dataset_dir(config.RELEASE_DATASET_NAME)
-    if source.is_file() and zipfile.is_zipfile(source):
-        staging = destination.with_name(destination.name + ".unpacking")
-        shutil.rmtree(staging, ignore_errors=True)
-        with zipfile.ZipFile(source) as archive:
-            _safe_extract(archive, staging)
-        shutil.rmtree(destination, ignore_errors=True)
-        staging.replace(destination)
-        data_path = _dataset_root(destination)
-    else:
-        data_path = source
-    dataset = load_dataset(data_path, strict=False)
-    if not dataset.instances:
-        raise ValueError(f"{name}: {data_path} holds no valid M³EL records")
-    return _record(
-        name,
-        data_path,
-        method="format",
-        extra={"instances": len(dataset), "rejected": len(dataset.rejected), "data_checksum": dataset.checksum,
-               "quarantine": str(dataset.quarantine_path) if dataset.quarantine_path else None},
-    )
+def _copy_into(source: Path, handle) -> None:
+    with open(source, "rb") as reader:
+        shutil.copyfileobj(reader, handle, CHUNK)
 
 
-def _safe_extract(archive: zipfile.ZipFile, destination: Path) -> None:
-    root = destination.resolve()
-    for member in archive.infolist():
-        target = (destination / member.filename).resolve()
-        if not target.is_relative_to(root):
-            raise ValueError(f"archive member {member.filename!r} would be written outside {destination}")
-    archive.extractall(destination)
+def read_record(name: str) -> dict | None:
+    """The registration record of an entry, or None (an unreadable one is reported and ignored)."""
+    path = record_path(name)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        warnings.warn(f"{path}: unreadable registration record ({err}); register {name} again", stacklevel=2)
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("path"), str) else None
 
 
-def _dataset_root(folder: Path) -> Path:
-    """The folder holding the record files (archives often wrap them in one top folder)."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir():
-        return _dataset_root(entries[0])
-    return folder
+def registered_dataset_path(name: str) -> Path | None:
+    """The record folder of a registered dataset entry (the release), or None."""
+    found = local_copy(name)
+    if found is None or not (found.is_dir() or found.suffix in (".json", ".jsonl")):
+        return None  # e.g. an archive recorded by an older version: register it again
+    return found
 
 
-def _record(name: str, path: Path, method: str, extra: dict | None = None) -> Path:
+def registered_release_root(data_root: Path) -> Path | None:
+    """The release root recorded when `data_root` is the registered release's record folder."""
+    record = read_record(config.RELEASE_DATASET_NAME)
+    if not record or not record.get("release_root"):
+        return None
+    if Path(record["path"]).resolve() != Path(data_root).resolve():
+        return None
+    return Path(record["release_root"]).resolve()
+
+
+def write_record(name: str, path: Path, method: str, extra: dict | None = None) -> Path:
+    """Write the registration record (atomically: it is what makes a registration current)."""
     atomic_write_json(
         record_path(name),
         {
@@ -247,3 +249,5 @@ def _record(name: str, path: Path, method: str, extra: dict | None = None) -> Pa
         },
     )
     return path
+
+

@@ -47,8 +47,8 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 # How a mention image relates to the gold entity's image (see the construction chapter).
 MENTION_IMAGE_KINDS: tuple[str, ...] = ("distinct", "augmented", "same_file", "unknown", "none")
 KB_ID_PATTERNS: dict[str, re.Pattern[str]] = {
-    "wikidata": re.compile(r"^Q[1-9][0-9]*$"),
-    "m3el-snapshot": re.compile(r"^X[1-9][0-9]*$"),
+    "wikidata": re.compile(r"\AQ[1-9][0-9]*\Z"),
+    "m3el-snapshot": re.compile(r"\AX[1-9][0-9]*\Z"),
 }
 
 

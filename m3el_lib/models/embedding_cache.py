@@ -130,8 +130,10 @@ class EmbeddingCache:
         table = _Table()
         if not self.persist or not path.exists():
             return table
+        from ..training.checkpoint import load_tensors_file
+
         try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
+            stored = load_tensors_file(path)
             table.add(list(stored["keys"]), stored["embeddings"].float(), stored["missing"].bool())
         except Exception as err:  # noqa: BLE001 - any unreadable cache file is simply rebuilt
             log.warning("embedding cache %s unreadable (%s); it will be rebuilt", path, err)

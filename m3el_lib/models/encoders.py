@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -35,7 +34,6 @@ from ..data.schema import Entity, Instance
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
-MAX_IMAGE_PIXELS = 40_000_000  # larger files are treated as undecodable (decompression bombs)
 
 
 class Encoder(Protocol):
@@ -72,21 +70,10 @@ def encode_texts(lm: Encoder, texts: Sequence[str], batch_size: int = DEFAULT_BA
 
 
 def load_image(path: Path | None):
-    """The picture at `path` as RGB PIL image, or None when missing or not decodable."""
-    from PIL import Image, UnidentifiedImageError
+    """The picture at `path` as RGB PIL image, or None when missing or unusable (`data.images`)."""
+    from ..data.images import open_picture
 
-    if path is None:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    return None
-                return image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
-        log.debug("picture %s unusable: %s", path, err)
-        return None
+    return open_picture(path)
 
 
 @torch.no_grad()

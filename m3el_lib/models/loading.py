@@ -168,13 +168,19 @@ def load_checkpoint_file(model: torch.nn.Module, checkpoint: str | Path) -> None
     """Load a whole-model state_dict strictly; a missing or mismatching file gets a clear error."""
     from open_clip.factory import load_checkpoint
 
+    from ..training.checkpoint import CheckpointError, load_tensors_file
+
     path = Path(checkpoint)
     if not path.is_file():
         raise ModelUnavailable(f"checkpoint {path}: no such file")
     try:
-        load_checkpoint(model, str(path), strict=True)
-    except RuntimeError as err:
-        raise ModelUnavailable(f"checkpoint {path} does not fit this model: {err}") from err
+        load_tensors_file(path)  # refuses anything but tensors and plain values before open_clip reads it
+        load_checkpoint(model, str(path), strict=True, weights_only=True)
+    except CheckpointError as err:
+        raise ModelUnavailable(str(err)) from None
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, StopIteration) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelUnavailable(f"checkpoint {path} does not fit this model: {first[:300]}") from None
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
-from ..data.io import DatasetError, resolve_image_path
+from ..data.errors import DatasetError
+from ..data.picture_paths import resolve_image_path
 from ..data.schema import TASK_NAMES, Instance
 from ..statistics.core import ALL, DatasetStats
 from .style import PALETTE, new_figure, style
@@ -145,17 +146,15 @@ def _thumbnail(root: Path | None, instance_image) -> tuple[np.ndarray | None, st
         path = resolve_image_path(root, instance_image)
     except DatasetError:
         return None, "path outside the data"
-    if path is None or not path.is_file():
+    if path is None:
         return None, "file missing"
-    try:
-        from PIL import Image
+    from ..data.images import open_picture_with_reason
 
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((160, 160))
-            return np.asarray(image), ""
-    except (OSError, ValueError):
-        return None, "unreadable"
+    image, why = open_picture_with_reason(path)
+    if image is None:
+        return None, why if why in ("file missing", "not a regular file") else "unreadable"
+    image.thumbnail((160, 160))
+    return np.asarray(image), ""
 
 
 def _draw_cell(ax, picture: np.ndarray | None, why: str, title: str, gold: bool) -> None:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.io import Dataset
+from ..data.picture_paths import release_root_for, split_local_path
 from ..data.schema import MENTION_IMAGE_KINDS, SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 
 NONE = "(none)"
@@ -76,6 +77,7 @@ class DatasetStats:
     overview: dict[str, Any]
     checksum: str = ""
     label: str = ""
+    rejection_summary: str = ""  # what a lenient load dropped, and where its report is ("" if nothing)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -84,31 +86,23 @@ class DatasetStats:
 # ---------------------------------------------------------------- the single pass
 
 
-def safe_relative(local: str) -> str | None:
-    """`local` normalised, or None when it leaves its root: `io.is_safe_relative_path`'s rule.
-
-    The same answer by string operations only (a quarter of the cost, which counts at 500,000
-    paths); tests check the two agree.
-    """
-    relative = posixpath.normpath(local.replace("\\", "/"))
-    if relative.startswith("/") or relative == ".." or relative.startswith("../") or (len(local) > 1 and local[1] == ":"):
-        return None
-    return relative
-
-
 class _FileChecker:
-    """Whether a listed picture's local file exists under the root, without leaving the root.
+    """Whether a listed picture's local file exists under its root, without leaving the root.
 
-    Resolving every path (`Path.resolve`) costs ~50 us; at 500,000 pictures that alone breaks
-    the time budget. Instead each folder is resolved and listed once; a file is present when its
-    folder lies inside the root and lists it as a regular file. Only symbolic links, which could
-    point outside, are resolved one by one. Answers are memoised (entities recur).
+    Relative paths start at the records' folder, `/M3EL/...` paths at the release root
+    (`io.split_local_path`, `io.release_root_for`: the loader's own rules). Resolving every path
+    (`Path.resolve`) costs ~50 us; at 500,000 pictures that alone breaks the time budget. Instead
+    each folder is resolved and listed once; a file is present when its folder lies inside the
+    root and lists it as a regular file (also under its extension's other case, `.JPG`/`.jpg`).
+    Only symbolic links, which could point outside, are resolved one by one. Answers are
+    memoised (entities recur).
     """
 
     def __init__(self, root: Path | None):
         self.root = Path(root).resolve() if root is not None else None
+        self.roots = {"data": self.root, "release": release_root_for(self.root)} if self.root is not None else {}
         self.seen: dict[str, bool] = {}
-        self.folders: dict[str, dict[str, str] | None] = {}
+        self.folders: dict[tuple[str, str], dict[str, str] | None] = {}
 
     def present(self, ref: ImageRef | None) -> bool:
         if self.root is None or ref is None or not ref.local_path:
@@ -119,22 +113,29 @@ class _FileChecker:
         return known
 
     def _lookup(self, local: str) -> bool:
-        relative = safe_relative(local)
-        if relative is None:
+        where = split_local_path(local)
+        if where is None:
             return False  # a path outside the root counts as missing and is never followed
+        base, relative = where
         folder, name = posixpath.split(relative)
-        if folder not in self.folders:
-            self.folders[folder] = self._list(folder)
-        kind = (self.folders[folder] or {}).get(name)
-        if kind == "link":
-            target = (self.root / relative).resolve()
-            return target.is_relative_to(self.root) and target.is_file()
-        return kind == "file"
+        if (base, folder) not in self.folders:
+            self.folders[base, folder] = self._list(self.roots[base], folder)
+        listing = self.folders[base, folder] or {}
+        stem, suffix = posixpath.splitext(name)
+        for candidate in (name, stem + suffix.lower(), stem + suffix.upper()):
+            kind = listing.get(candidate)
+            if kind == "link":
+                root = self.roots[base]
+                target = (root / folder / candidate).resolve()
+                return target.is_relative_to(root) and target.is_file()
+            if kind == "file":
+                return True
+        return False
 
-    def _list(self, folder: str) -> dict[str, str] | None:
-        assert self.root is not None
-        directory = (self.root / folder).resolve() if folder else self.root
-        if not directory.is_relative_to(self.root) or not directory.is_dir():
+    @staticmethod
+    def _list(root: Path, folder: str) -> dict[str, str] | None:
+        directory = (root / folder).resolve() if folder else root
+        if not directory.is_relative_to(root) or not directory.is_dir():
             return None
         with os.scandir(directory) as entries:
             return {e.name: "link" if e.is_symlink() else "file" if e.is_file() else "other" for e in entries}

@@ -46,9 +46,11 @@ def write_stats(
     `instances` and `root` feed the example gallery (one example per topic, pictures from root).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     parameters = {"out_dir": str(out_dir), **(parameters or {})}
     meta = {"profile": profile, "parameters": parameters, "data_checksum": stats.checksum}
+    # Drawn before anything is written: a failure leaves the old outputs as they were.
+    drawn = figs.all_figures(stats, example_instances(instances, root), root, max_candidates=max_candidates) if figures else {}
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     frames = {"overview": overview_table(stats), **stats.tables}
     if comparison is not None:
@@ -58,10 +60,8 @@ def write_stats(
         write_provenance(path, **meta)
         written.append(path)
     written.append(write_result(out_dir / "stats.json", stats.overview, **meta))
-    if figures:
-        examples = example_instances(instances, root)
-        for name, fig in figs.all_figures(stats, examples, root, max_candidates=max_candidates).items():
-            written += save_figure(fig, out_dir, name, provenance=meta)
+    for name, fig in drawn.items():
+        written += save_figure(fig, out_dir, name, provenance=meta)
     return written
 
 
@@ -86,6 +86,7 @@ def run_stats(
     is_sample = ref.name == config.SAMPLE_DATASET_NAME
     name = SAMPLE_LABEL if is_sample else ref.path.name
     stats = compute_stats(dataset, check_files=check_files, label=f"{ref.profile} profile · {name}")
+    stats.rejection_summary = dataset.rejection_summary()
     target = Path(out_dir) if out_dir is not None else stats_dir(ref.profile)
     parameters = {"dataset_path": str(ref.path), "lenient": lenient, "check_files": check_files,
                   "figures": figures, "dataset_name": name}

@@ -14,6 +14,7 @@ DataLoader workers (`image_cache="stream"`) for the full release, so a step neve
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -201,14 +202,19 @@ def cached(path: Path | None, keys: list[str], compute: Callable[[], tuple[Input
     The path names a key of everything the inputs depend on (model weights, split, data); the
     stored key list guards against a collision or a changed set of texts/pictures.
     """
-    if path is not None and path.is_file():
+    if path is not None and path.exists():
+        from .checkpoint import CheckpointError, load_tensors_file
+
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+            saved = load_tensors_file(path)
             if saved.get("keys") == keys:
                 _LOADED.add(str(path))
                 return saved["inputs"], set(saved["failed"])
-        except (OSError, RuntimeError, EOFError, KeyError, AttributeError):
-            pass  # unreadable or stale: recompute and overwrite
+        except (CheckpointError, KeyError, AttributeError, TypeError) as err:
+            # Unreadable: rebuilt below (a stale one, with other keys, is replaced silently).
+            warnings.warn(f"training cache {path} unreadable ({err}); rebuilding it", stacklevel=2)
+            if not path.is_file():
+                raise CheckpointError(f"{path}: the training cache path is not a regular file; remove it") from None
     inputs, failed = compute()
     if path is not None:
         from .checkpoint import atomic_torch_save

@@ -401,18 +401,22 @@ class Trainer:
             )
         barrier(self.info)
 
-    def resume_from(self, path: Path | str) -> None:
-        saved = ckpt.load_resume_state(path)
+    def resume_from(self, path: Path | str, saved: dict[str, Any] | None = None) -> None:
+        saved = saved if saved is not None else ckpt.load_resume_state(path)
         changed = self.config.differences(saved["config"])
         if changed:
             raise ValueError(f"{path}: the run was started with other {', '.join(changed)}; resume with its own config")
         # A different number of processes is fine: the global batch (so the result) is the same.
-        self.model.load_state_dict(saved["state_dict"])
-        self.optimizer.load_state_dict(saved["resume"]["optimizer"])
-        self.scheduler.load_state_dict(saved["resume"]["scheduler"])
-        self.scaler.load_state_dict(saved["resume"]["scaler"])
-        ckpt.set_rng_state(saved["resume"]["rng"])
-        self.state = RunState(**saved["resume"]["state"])
+        try:
+            self.model.load_state_dict(saved["state_dict"])
+            self.optimizer.load_state_dict(saved["resume"]["optimizer"])
+            self.scheduler.load_state_dict(saved["resume"]["scheduler"])
+            self.scaler.load_state_dict(saved["resume"]["scaler"])
+            ckpt.set_rng_state(saved["resume"]["rng"])
+            self.state = RunState(**saved["resume"]["state"])
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ckpt.CheckpointError(f"{path}: does not fit this run ({first[:200]})") from None
 
     def write_logs(self) -> None:
         """train_log.csv, val_log.csv and history.json, rewritten whole (so a resume never duplicates rows)."""
@@ -439,10 +443,10 @@ class Trainer:
 
     # ------------------------------------------------------------ the run
 
-    def fit(self, resume: Path | str | None = None) -> TrainResult:
+    def fit(self, resume: Path | str | None = None, saved: dict[str, Any] | None = None) -> TrainResult:
         started = time.perf_counter()
         if resume:
-            self.resume_from(resume)
+            self.resume_from(resume, saved)
         c, s = self.config, self.state  # after resume_from, which replaces the state
         self._train_mode()
         bar = None
@@ -561,8 +565,10 @@ def _on(fn: Any, device: torch.device) -> Any:
 
 def train(config: TrainConfig, resume: Path | str | None = None, loaded: Any = None, dataset: Any = None) -> TrainResult:
     """Build a Trainer and run it; under torchrun every process calls this."""
+    # Read (weights-only) and check the checkpoint first: a bad one fails before any model or data loads.
+    saved = ckpt.load_resume_state(resume) if resume else None
     trainer = Trainer(config, loaded=loaded, dataset=dataset)
     try:
-        return trainer.fit(resume=resume)
+        return trainer.fit(resume=resume, saved=saved)
     finally:
         cleanup(trainer.info)
