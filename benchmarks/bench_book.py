@@ -24,7 +24,7 @@ WARM_TARGET_S = 60
 
 def timed_build(env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "m3el_lib.book.runner", "--profile", "sample"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "m3el_lib", "book", "--profile", "sample"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:

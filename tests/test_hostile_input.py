@@ -526,7 +526,7 @@ def test_an_unreadable_training_cache_is_rebuilt_with_a_warning_naming_it(tmp_pa
 
 def test_an_unreadable_embedding_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog):
     from m3el_lib.models.embedding_cache import EmbeddingCache
-    from m3el_lib.models import TINY_MODEL, load_model
+    from m3el_lib.models.loading import TINY_MODEL, load_model
 
     cache = EmbeddingCache(load_model(TINY_MODEL), weights_id="w" * 16, data_checksum="d" * 16, root=tmp_path / "cache")
     path = write(cache.path("entity", "T"), b"\x80\x02garbage")
