@@ -24,7 +24,10 @@ def add_info(sub: argparse._SubParsersAction) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     from .data.provenance import git_commit, package_versions
-    from .data.registry import REGISTRY, local_copy
+    from .data.datasets import resolve_dataset
+    from .data.io import DatasetError
+    from .data.registrations import local_copy
+    from .data.registry import REGISTRY
 
     profile = config.get_profile(args.profile)
     print(f"m3el_lib {__version__}  (commit {git_commit()})")
@@ -35,7 +38,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"data            {config.data_dir()}")
     print(f"cache           {config.cache_dir()}")
     print(f"results         {config.results_dir(profile.name)}")
-    print(f"dataset         {profile.dataset_path}{'' if profile.dataset_path.exists() else '  (not built/downloaded yet)'}")
+    try:
+        print(f"dataset         {resolve_dataset(profile=profile.name, build=False).path}")
+    except DatasetError:
+        print(f"dataset         {profile.dataset}  (not built/downloaded yet)")
     print(f"snapshot        {config.SNAPSHOT_DIR}")
     for name in sorted(REGISTRY):
         found = local_copy(name)
@@ -118,7 +124,7 @@ def run_register(args: argparse.Namespace) -> int:
 
 def _print_rejections(name: str) -> int:
     """After registering the release: what was rejected, and where the report is (the exit code, 0)."""
-    from .data.registry import read_record
+    from .data.registrations import read_record
 
     record = read_record(name) or {}
     summary = record.get("rejection_summary")

@@ -68,17 +68,6 @@ class Profile:
     device: str  # "cpu" or "auto" (cuda when available)
     description: str
 
-    @property
-    def dataset_path(self) -> Path:
-        """The dataset's record folder: for the release, where its registration found the records."""
-        if self.dataset == RELEASE_DATASET_NAME:
-            from .data.registry import registered_dataset_path
-
-            registered = registered_dataset_path(RELEASE_DATASET_NAME)
-            if registered is not None:
-                return registered
-        return dataset_dir(self.dataset)
-
 
 PROFILES: dict[str, Profile] = {
     "sample": Profile(

@@ -11,7 +11,7 @@ def test_home_override_moves_every_folder(tmp_path, monkeypatch):
     assert config.data_dir() == tmp_path / "data"
     assert config.cache_dir() == tmp_path / "cache"
     assert config.results_dir("full") == tmp_path / "results" / "full"
-    assert config.get_profile().dataset_path == tmp_path / "data" / "m3el-mini"
+    assert config.dataset_dir(config.get_profile().dataset) == tmp_path / "data" / "m3el-mini"
 
 
 def test_default_home_is_inside_the_checkout(monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 
 from m3el_lib import config
 from m3el_lib.data import registry
+from m3el_lib.data.datasets import resolve_dataset
 from m3el_lib.cli import main
 from m3el_lib.data.io import DatasetError, load_dataset, resolve_image_path
 from m3el_lib.data.schema import ImageRef
@@ -117,7 +118,7 @@ def registered_zip(tmp_path):
 def test_register_a_zip_records_where_the_records_are(registered_zip):
     path = Path(registered_zip["path"])
     assert (path / "movies.json").is_file() and Path(registered_zip["release_root"]).name == "M3EL"
-    assert config.get_profile("full").dataset_path == path
+    assert resolve_dataset(profile="full", build=False).path == path
     assert registered_zip["instances"] == 4 and registered_zip["rejected"] == 0
     from m3el_lib.fsutil import current_umask
 
@@ -168,7 +169,7 @@ def test_fetch_of_the_release_unpacks_validates_and_registers_it(tmp_path, capsy
     assert (path / "movies.json").is_file() and path.name == "M3EL"
     record = registry.read_record("m3el-release")
     assert record["verified_by"] == "format" and record["instances"] == 4
-    assert config.get_profile("full").dataset_path == path
+    assert resolve_dataset(profile="full", build=False).path == path
 
 
 def test_register_prints_and_writes_what_it_rejected(tmp_path, capsys):

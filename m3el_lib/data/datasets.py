@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .. import config
 from .io import Dataset, DatasetError, dataset_checksum, load_dataset
-from .registry import registered_dataset_path, unavailable_message
+from .registrations import registered_dataset_path
+from .registry import unavailable_message
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def release_root_for(data_root: Path | str) -> Path:
     `data_root` itself (a copy whose top folder was unpacked without its name).
     """
     data_root = Path(data_root).resolve()
-    from .registry import registered_release_root
+    from .registrations import registered_release_root
 
     registered = registered_release_root(data_root)
     if registered is not None:

@@ -10,18 +10,15 @@ recorded). The registration record is written atomically and is what makes a cop
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
 import shutil
 import urllib.error
 import urllib.request
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import config
-from ..fsutil import CHUNK, atomic_write_json, atomic_write_with, sha256_file
+from ..fsutil import CHUNK, atomic_write_with, sha256_file
+from .registrations import download_dir, local_copy, read_record, record_path, write_record  # noqa: F401 - registry API
 
 USER_AGENT = "m3el-companion/0.1 (offline-first companion to arXiv 2410.18096)"
 
@@ -88,16 +85,8 @@ def entry(name: str) -> RegistryEntry:
         raise KeyError(f"unknown registry entry {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
 
 
-def download_dir(name: str) -> Path:
-    return config.cache_dir() / "downloads" / name
-
-
 def target_path(name: str) -> Path:
     return download_dir(name) / entry(name).file_name
-
-
-def record_path(name: str) -> Path:
-    return download_dir(name) / "registered.json"
 
 
 def unavailable_message(name: str, reason: str) -> str:
@@ -109,15 +98,6 @@ def unavailable_message(name: str, reason: str) -> str:
         f"  it belongs at: {target_path(name)}\n"
         f"  licence: {item.licence}; size: {item.size}"
     )
-
-
-def local_copy(name: str) -> Path | None:
-    """Where a verified copy of the entry is, or None."""
-    found = read_record(name)
-    if found is None:
-        return None
-    path = Path(found["path"])
-    return path if path.exists() else None
 
 
 def require(name: str) -> Path:
@@ -202,52 +182,5 @@ def register(name: str, source: Path | str) -> Path:
 def _copy_into(source: Path, handle) -> None:
     with open(source, "rb") as reader:
         shutil.copyfileobj(reader, handle, CHUNK)
-
-
-def read_record(name: str) -> dict | None:
-    """The registration record of an entry, or None (an unreadable one is reported and ignored)."""
-    path = record_path(name)
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        warnings.warn(f"{path}: unreadable registration record ({err}); register {name} again", stacklevel=2)
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("path"), str) else None
-
-
-def registered_dataset_path(name: str) -> Path | None:
-    """The record folder of a registered dataset entry (the release), or None."""
-    found = local_copy(name)
-    if found is None or not (found.is_dir() or found.suffix in (".json", ".jsonl")):
-        return None  # e.g. an archive recorded by an older version: register it again
-    return found
-
-
-def registered_release_root(data_root: Path) -> Path | None:
-    """The release root recorded when `data_root` is the registered release's record folder."""
-    record = read_record(config.RELEASE_DATASET_NAME)
-    if not record or not record.get("release_root"):
-        return None
-    if Path(record["path"]).resolve() != Path(data_root).resolve():
-        return None
-    return Path(record["release_root"]).resolve()
-
-
-def write_record(name: str, path: Path, method: str, extra: dict | None = None) -> Path:
-    """Write the registration record (atomically: it is what makes a registration current)."""
-    atomic_write_json(
-        record_path(name),
-        {
-            "name": name,
-            "path": str(path),
-            "verified_by": method,
-            "sha256": sha256_file(path) if path.is_file() else None,
-            "registered": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            **(extra or {}),
-        },
-    )
-    return path
 
 

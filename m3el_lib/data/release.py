@@ -220,7 +220,7 @@ def register_release(name: str, source: Path) -> Path:
 
 
 def _register_locked(name: str, source: Path) -> Path:
-    from .registry import write_record
+    from .registrations import write_record
 
     if source.is_dir():
         data_path = records_folder(source)
@@ -237,7 +237,7 @@ def _register_locked(name: str, source: Path) -> Path:
 
 
 def _register_archive(name: str, archive: Path) -> Path:
-    from .registry import write_record
+    from .registrations import write_record
 
     home = config.dataset_dir(config.RELEASE_DATASET_NAME)
     home.mkdir(parents=True, exist_ok=True)

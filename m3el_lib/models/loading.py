@@ -364,7 +364,7 @@ def _build_open_clip_model(
 def _registered_openai_copy(name: str) -> Path | None:
     if name != "ViT-B-32":
         return None
-    from ..data.registry import local_copy
+    from ..data.registrations import local_copy
 
     return local_copy(OPENAI_REGISTRY_ENTRY)
 
