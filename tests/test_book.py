@@ -255,3 +255,47 @@ def test_a_page_warning_fails_the_build(tmp_path):
     job.book_dir = pages
     with pytest.raises(book.BookBuildFailed, match="no_such_page"):
         book.make_book(job, log=lambda _: None)
+
+
+TIMED = '''# %% [markdown]
+# # Timed
+
+# %% tags=["parameters"]
+profile = "sample"
+
+# %%
+import time
+
+from m3el_lib.timing import stage
+
+with stage("decode"):
+    time.sleep(0.05)
+    with stage("encode"):
+        time.sleep(0.1)
+'''
+
+
+def test_each_notebook_leaves_its_seconds_per_stage(tmp_path):
+    source = tmp_path / "01_timed.py"
+    source.write_text(TIMED, encoding="utf-8")
+    job = make_job(tmp_path, [source])
+    book.execute_all(job, log=lambda _: None)
+    profile = book.stage_profile(job)["01_timed"]
+    assert profile["encode"]["calls"] == 1 and profile["encode"]["seconds"] >= 0.1
+    # exclusive time: the nested encode does not count towards decode
+    assert 0.05 <= profile["decode"]["seconds"] < 0.1
+
+
+def test_stage_time_is_exclusive_and_counted():
+    from m3el_lib import timing
+
+    timing.reset()
+    with timing.stage("outer"):
+        with timing.stage("inner"):
+            pass
+    with timing.stage("inner"):
+        pass
+    found = timing.totals()
+    assert found["inner"]["calls"] == 2 and found["outer"]["calls"] == 1
+    timing.reset()
+    assert timing.totals() == {}

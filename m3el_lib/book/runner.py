@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator
 from .. import config
 from ..data.datasets import data_identity, resolve_dataset
 from ..data.io import DatasetError
+from ..timing import STAGE_LOG_ENV
 from ..fsutil import atomic_write_json, atomic_write_text, sha256_bytes, sha256_file, sha256_tree
 
 KERNEL = "python3"
@@ -317,6 +318,21 @@ def check_outputs(source: Path, notebook: Any) -> None:
                                      "the book shows no errors: catch it and print what the reader should see")
 
 
+def stage_log_path(job: BookJob, source: Path) -> Path:
+    """Where a notebook's kernel writes its seconds per stage (`m3el_lib.timing`)."""
+    return job.work_dir / "profile" / f"{source.stem}.json"
+
+
+def stage_profile(job: BookJob) -> dict[str, dict[str, dict[str, float]]]:
+    """{notebook: {stage: {"seconds", "calls"}}} from the last execution of each notebook."""
+    found = {}
+    for source in job.notebooks:
+        path = stage_log_path(job, source)
+        if path.is_file():
+            found[source.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
 def execute_notebook(job: BookJob, source: Path, inputs: NotebookInputs, log: Log) -> tuple[Path, float]:
     """Execute one notebook with papermill; return the executed notebook and its seconds."""
     import nbformat
@@ -327,9 +343,11 @@ def execute_notebook(job: BookJob, source: Path, inputs: NotebookInputs, log: Lo
     running = job.executed_dir / f"{source.stem}.running.ipynb"
     failed = job.executed_dir / f"{source.stem}.failed.ipynb"
     failed.unlink(missing_ok=True)
+    stage_log_path(job, source).unlink(missing_ok=True)  # a failed run leaves no stale profile
     running.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    env = {**KERNEL_ENV, "M3EL_PROFILE": job.profile, "M3EL_HOME": str(job.home)}
+    env = {**KERNEL_ENV, "M3EL_PROFILE": job.profile, "M3EL_HOME": str(job.home),
+           STAGE_LOG_ENV: str(stage_log_path(job, source))}
     try:
         with _environment(env):
             papermill.execute_notebook(

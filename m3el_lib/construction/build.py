@@ -27,6 +27,7 @@ from ..data.io import instance_to_record, record_to_instance, write_dataset
 from ..data.schema import SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 from . import stages
 from .source import KnowledgeSource, SourceEntity, SourceImage
+from ..timing import timed
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
 # Written into every finished build: an --out folder holding it may be replaced by the next build.
@@ -38,6 +39,7 @@ def default_work_dir(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.work"
 
 
+@timed('build')
 def build_dataset(
     source: KnowledgeSource,
     out_dir: Path | str,

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..data.schema import TASKS, Instance, Task
 from .scoring import EntityTable, Scorer
+from ..timing import timed
 
 HITS_AT = (3, 5, 10)
 METRICS = ("acc@1",) + tuple(f"hits@{k}" for k in HITS_AT) + ("mrr",)
@@ -88,6 +89,7 @@ def chance_metrics(sizes: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+@timed('bootstrap')
 def bootstrap_ci(values: np.ndarray, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = 0.95, chunk: int = 100) -> np.ndarray:
     """Percentile bootstrap interval of the mean of each column of `values` [n, m]: array [m, 2]."""
     values = np.asarray(values, dtype=np.float64)
@@ -204,6 +206,7 @@ def select_split(instances: Sequence[Instance], split: str | None) -> list[Insta
     return chosen
 
 
+@timed('evaluate')
 def evaluate(
     scorer: Scorer,
     dataset,

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.schema import Entity, Instance
+from ..timing import stage, timed
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def entity_text(entity: Entity) -> str:
 
 
 @torch.no_grad()
+@timed('encode')
 def encode_texts(lm: Encoder, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """L2-normalised text embeddings [N, D] (float32, CPU), in the order given."""
     if not texts:
@@ -92,15 +94,17 @@ def _encode_images(lm: Encoder, paths: Sequence[Path | None], batch_size: int) -
     missing = torch.zeros(len(paths), dtype=torch.bool)
     for start in range(0, len(paths), batch_size):
         batch_positions, pixels = [], []
-        for position in range(start, min(start + batch_size, len(paths))):
-            image = load_image(paths[position])
-            if image is None:
-                missing[position] = True
-                continue
-            batch_positions.append(position)
-            pixels.append(lm.preprocess(image))
+        with stage("decode"):
+            for position in range(start, min(start + batch_size, len(paths))):
+                image = load_image(paths[position])
+                if image is None:
+                    missing[position] = True
+                    continue
+                batch_positions.append(position)
+                pixels.append(lm.preprocess(image))
         if pixels:
-            embedded = F.normalize(lm.encode_image_batch(torch.stack(pixels)).float(), dim=-1)
+            with stage("encode"):
+                embedded = F.normalize(lm.encode_image_batch(torch.stack(pixels)).float(), dim=-1)
             for row, position in zip(embedded, batch_positions):
                 rows[position] = row
     dim = _image_dim(lm, rows)

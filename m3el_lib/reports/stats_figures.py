@@ -19,6 +19,7 @@ from ..data.picture_paths import resolve_image_path
 from ..data.schema import TASK_NAMES, Instance
 from ..statistics.core import ALL, DatasetStats
 from .style import PALETTE, new_figure, style
+from ..timing import timed
 
 SIDE_LABELS = {"mention": "mention", "gold_entity": "gold entity", "negatives": "negative candidates",
                "all_candidates": "instances with every candidate pictured"}
@@ -233,6 +234,7 @@ def example_gallery(examples: Mapping[str, Instance], root: Path | None, stats: 
     return fig
 
 
+@timed('figures')
 def all_figures(stats: DatasetStats, examples: Mapping[str, Instance], root: Path | None,
                 max_candidates: int = 5) -> dict[str, Figure]:
     """Every statistics figure, by the file name it is saved under."""

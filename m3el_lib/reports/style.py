@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ..data.provenance import write_provenance
 from ..fsutil import atomic_write_bytes
+from ..timing import timed
 
 PALETTE = "colorblind"
 # One style for every figure: seaborn's whitegrid at notebook scale, text kept as text in SVG.
@@ -42,6 +43,7 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+@timed('figures')
 def save_figure(fig: Figure, out_dir: Path | str, name: str, formats: tuple[str, ...] = ("png", "svg"),
                 provenance: dict[str, Any] | None = None) -> list[Path]:
     """Write `out_dir/name.<fmt>` for each format atomically; a provenance file beside each when given."""

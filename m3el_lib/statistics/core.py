@@ -41,6 +41,7 @@ import pandas as pd
 from ..data.io import Dataset
 from ..data.picture_paths import release_root_for, split_local_path
 from ..data.schema import MENTION_IMAGE_KINDS, SPLITS, TASK_NAMES, Entity, ImageRef, Instance
+from ..timing import timed
 
 NONE = "(none)"
 ALL = "all"
@@ -433,6 +434,7 @@ def vocabulary_overlap_table(table: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- everything at once
 
 
+@timed('statistics')
 def compute_stats(
     data: Dataset | Sequence[Instance],
     *,

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
+from ..timing import timed
 from ..data.schema import Entity, Instance, Modality, Task, task_by_name
 
 MODALITY_CODE = {Modality.T: 0, Modality.I: 1, Modality.TI: 2}
@@ -242,6 +243,7 @@ def _cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(tensors)
 
 
+@timed("decode")
 def load_picture(path: str, preprocess: Callable[[Any], torch.Tensor]) -> torch.Tensor | None:
     """The preprocessed picture, or None when it cannot be used (the evaluation's own reader)."""
     from ..models.encoders import load_image

@@ -40,6 +40,7 @@ from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, clea
 from .loss import ModalityAugmentedLoss, modality_embeddings
 from .runs import RunDir
 from .towers import Towers, freeze_batchnorm, set_trainable
+from ..timing import timed
 
 MODALITY_INDEX = {"T": 0, "I": 1, "TI": 2}
 
@@ -443,6 +444,7 @@ class Trainer:
 
     # ------------------------------------------------------------ the run
 
+    @timed('train')
     def fit(self, resume: Path | str | None = None, saved: dict[str, Any] | None = None) -> TrainResult:
         started = time.perf_counter()
         if resume:
