@@ -88,3 +88,17 @@ def test_picture_paths_never_leave_the_data_root(tmp_path, caplog):
     assert picture_path(dataset, ImageRef("x", "", "../outside.png")) is None
     assert picture_path(dataset, ImageRef("x", "", "link.png")) is None
     assert "escapes the data root" in caplog.text
+
+
+def test_channels_last_encoding_matches_the_plain_layout_and_leaves_the_weights_as_they_were():
+    """The CPU fast path for convolutional towers changes speed, not results."""
+    from m3el_lib.models.loading import SAMPLE_MODEL, load_model
+
+    lm = load_model(SAMPLE_MODEL)
+    pixels = torch.rand(4, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = lm.model.encode_image(pixels).float()
+        fast = lm.encode_image_batch(pixels)
+    cosine = torch.nn.functional.cosine_similarity(plain, fast, dim=-1)
+    assert torch.allclose(cosine, torch.ones(4), atol=1e-6)
+    assert all(p.is_contiguous() for p in lm.model.parameters())
