@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 TIME_RATIO_TARGET = 1.3
 MEMORY_TARGET_GIB = 8.0
 PIPELINE_RATIO_TARGET = 2.0
-RELEASE_INSTANCES = 79_625
+from m3el_lib.config import RELEASE_INSTANCES  # noqa: E402
 EVAL_MODEL = "m3el-tiny-random"
 TRAIN_STEPS = 8
 TRAIN_BATCH = 32
@@ -210,6 +210,7 @@ def run_scale(scale: float, workdir: Path, keep: bool, step_rate: bool) -> dict[
             "train", "--profile", "full", *train_overrides(release, run_dir, STEP_MODEL, STEP_STEPS, STEP_BATCH)))
         consumed = step_consumption(run_dir)
         stages["pipeline"]["consumed_pictures_per_s"] = consumed["pictures"] / consumed["compute_seconds"]
+        stages["pipeline"]["step_seconds_per_example"] = consumed["compute_seconds"] / (consumed["steps"] * STEP_BATCH)
         shutil.rmtree(run_dir, ignore_errors=True)  # a ViT-B/32 checkpoint with its optimiser: 1.8 GB
     stages["sizes"] = _sizes(home, release)
     if not keep:

@@ -24,6 +24,7 @@ BOOK_DIR = PROJECT_ROOT / "book"
 SAMPLE_DATASET_NAME = "m3el-mini"
 RELEASE_DATASET_NAME = "m3el-release"
 PROFILE_NAMES = ("sample", "full")
+RELEASE_INSTANCES = 79_625  # the paper's count of the release's instances
 
 
 def home() -> Path:

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from ..config import RELEASE_INSTANCES
 from ..fsutil import atomic_write_with
 from ..synthetic import TOPICS
 
-RELEASE_INSTANCES = 79_625  # the paper's count
 KB = "m3el-synthetic"
 ROOT = "M3EL"
 # Proportions measured on M³EL-mini (data checksum a9646457c5ee, 2,115 instances) with
