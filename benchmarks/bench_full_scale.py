@@ -3,7 +3,8 @@
 At each scale (default 10%, 30% and 100% of the release's 79,625 instances) it writes a
 synthetic release (`m3el synth-release`), then runs, each stage in its own process:
 register, `m3el stats`, `m3el evaluate` (candidates, cold embedding cache), `m3el evaluate
---full-kb` (warm cache), a capped number of training steps (full preset, DataLoader workers
+--full-kb` (warm cache), the book's statistics chapter in the full profile (the other chapters
+need the real CLIP weights and have no caps yet), a capped number of training steps (full preset, DataLoader workers
 decoding the JPEGs), and the data pipeline alone. Per stage it prints time, time per instance
 against the first scale's figure, peak memory (the stage's process tree, sampled) and disk used.
 
@@ -162,6 +163,20 @@ def pipeline_stage(release: str, out: str) -> int:
     return 0
 
 
+def notebook_stage(release: str, home: str) -> int:
+    """(In its own process) the statistics chapter in the full profile, as the book runs it.
+
+    The other chapters need the full profile's model (CLIP ViT-B/32 with OpenAI's weights, not
+    available offline) and its training run; they have no parameters yet to cap them."""
+    from m3el_lib import config
+    from m3el_lib.book import BookJob, execute_all
+
+    job = BookJob(profile="full", notebooks=[config.NOTEBOOKS_DIR / "02_dataset_statistics.py"], home=Path(home),
+                  parameters={"dataset_path": release})
+    execute_all(job, force=True)
+    return 0
+
+
 def step_consumption(run_dir: Path) -> dict[str, float]:
     """Pictures per second the training step consumes (compute time, data wait excluded)."""
     history = json.loads((run_dir / "history.json").read_text())
@@ -198,6 +213,8 @@ def run_scale(scale: float, workdir: Path, keep: bool, step_rate: bool) -> dict[
                 "--device", "cpu", "--bootstrap", "200"]
     stage("evaluate candidates (cold cache)", m3el(*evaluate))
     stage("evaluate full-KB (warm cache)", m3el(*evaluate, "--full-kb"))
+    stage("book: statistics chapter (full profile)",
+          [sys.executable, str(Path(__file__).resolve()), "--notebook-stage", release, str(home)])
     stage(f"train {TRAIN_STEPS} steps ({EVAL_MODEL}, {WORKERS} workers)",
           m3el("train", "--profile", "full", *train_overrides(release, home / "train")))
     stage(f"data pipeline alone ({STEP_MODEL} transform)",
@@ -286,9 +303,12 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where the releases and homes go (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep each scale's release and results")
     parser.add_argument("--pipeline-stage", nargs=2, metavar=("RELEASE", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--notebook-stage", nargs=2, metavar=("RELEASE", "HOME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pipeline_stage:
         return pipeline_stage(*args.pipeline_stage)
+    if args.notebook_stage:
+        return notebook_stage(*args.notebook_stage)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_full_scale_"))
     results = {}
     for scale in args.scales:
