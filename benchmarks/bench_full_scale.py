@@ -273,8 +273,8 @@ def report(results: dict[float, dict], base_scale: float) -> bool:
             continue
         unit_key = (lambda s: s["instances"] * s["entities"]) if "full-KB" in name else (lambda s: s["instances"])
         ratio = (found["seconds"] / unit_key(largest["sizes"])) / (base[name]["seconds"] / unit_key(base["sizes"]))
-        ok &= verdict(f"time/{'pair' if 'full-KB' in name else 'inst.'} {max(results):g} vs {base_scale:g}: {name[:24]}",
-                      ratio, TIME_RATIO_TARGET, "x")
+        unit = "pair" if "full-KB" in name else "instance"
+        ok &= verdict(f"{name.split(' (')[0][:26]}: per {unit}, {max(results):g}/{base_scale:g}", ratio, TIME_RATIO_TARGET, "x")
     peak = max(f["peak_gib"] for stages in results.values() for n, f in stages.items() if n not in ("pipeline", "sizes"))
     ok &= verdict("peak memory of any stage", peak, MEMORY_TARGET_GIB, "GiB")
     delivered = largest["pipeline"]["delivered_pictures_per_s"]
