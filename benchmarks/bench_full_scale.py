@@ -314,7 +314,7 @@ def main() -> int:
     for scale in args.scales:
         print(f"scale {scale:g} ({round(RELEASE_INSTANCES * scale):,} instances) ...", flush=True)
         results[scale] = run_scale(scale, workdir, args.keep, step_rate=scale == args.scales[0])
-    print(f"wrote {save(results)}")
+        print(f"wrote {save(results)}", flush=True)  # after every scale: a long run keeps what it measured
     return 0 if report(results, args.scales[0]) else 1
 
 
