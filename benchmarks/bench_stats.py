@@ -58,7 +58,8 @@ def generate(out_dir: Path, instances: int, candidates: int) -> Path:
 def measure(dataset: Path, out_dir: Path) -> dict:
     """Load, compute every statistic, write the CSV tables; times and peak memory of this process."""
     from m3el_lib.data.io import load_dataset
-    from m3el_lib.statistics.core import compute_stats, write_stats
+    from m3el_lib.statistics.core import compute_stats
+    from m3el_lib.statistics.pipeline import write_stats
 
     start = time.perf_counter()
     data = load_dataset(dataset)

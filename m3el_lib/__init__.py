@@ -3,8 +3,8 @@
 The packages follow the paper and the book's chapters (see docs/ARCHITECTURE.md):
 `data` (record format, loading, which dataset, registry, provenance), `construction` (chapter 1),
 `statistics` (chapter 2), `models` and `evaluation` (chapter 3), `training` (chapter 4, CLIP_ND),
-`reports` (tables, figures, model cards, the paper's reference numbers), `book` (the book
-runner) and `cli` (the `m3el` command line).
+`reports` (tables, figures, model cards), `paper` (the paper's reference numbers), `book`
+(the book runner) and `cli` (the `m3el` command line).
 
 What a notebook or a script needs most is importable from here; names load on first use, so
 `import m3el_lib` stays cheap:

@@ -278,9 +278,31 @@ add_train = _delegated("train", ".training.cli", "CLIP_ND modality-augmented fin
 add_book = _delegated("book", ".book.runner", "execute the notebooks that changed and build the book (what `make book` runs)")
 
 
+def add_synth_release(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("synth-release", help="write a release-sized SYNTHETIC release (M3EL.zip) for scale and fault tests")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write M3EL.zip (and its provenance) into")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the release's 79,625 instances (default 1.0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run_synth_release)
+
+
+def run_synth_release(args: argparse.Namespace) -> int:
+    from .data.synth_release import write_synth_release
+
+    try:
+        counts = write_synth_release(args.out, scale=args.scale, seed=args.seed)
+    except (ValueError, OSError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"{counts['instances']:,} synthetic instances, {counts['picture_files']:,} pictures, "
+          f"{counts['archive_bytes'] / 2**20:,.0f} MiB in {counts['seconds']} s: {counts['path']}")
+    return 0
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_train, add_book,
+    add_synth_release,
 ]
 
 

@@ -62,7 +62,8 @@ from m3el_lib.data.schema import TASK_NAMES
 from m3el_lib.training.data import build_examples, epoch_plan
 from m3el_lib.reports.training import plot_curves
 from m3el_lib.training.experiments import (
-    encodes_per_example, full_run_estimate, load_run, run_experiment, runs_for, vit_b32_step_costs,
+    encodes_per_example, full_run_estimate, load_run, measured_full_run_needs, run_experiment, runs_for,
+    vit_b32_step_costs,
 )
 
 pd.set_option("display.width", 180)
@@ -186,6 +187,26 @@ display(pd.Series({**{f"assumed: {k}": v for k, v in estimate["assumptions"].ite
                    "ESTIMATE GPU memory GB (fp32 activations)": estimate["GPU memory GB, fp32 activations (estimate)"],
                    "this CPU, days (extrapolated)": estimate["this 2-core CPU, days (extrapolated from measured seconds)"],
                    }).to_frame("full run (estimate)"))
+
+# %% [markdown]
+# ### From the benchmarks' measurements
+#
+# The figures above are counts and assumptions. The benchmarks measure the full path itself:
+# `benchmarks/gpu_check.sh` (one GPU: the full preset's training step, the data pipeline with 8+
+# workers, evaluation throughput) and `benchmarks/bench_full_scale.py` (this CPU: a synthetic
+# release of the release's size, registered, summarised, evaluated and trained on). The table is
+# computed from the files they recorded under `benchmarks/results/`: from the GPU check when one
+# was recorded, else from the CPU benchmark, each row then marked a CPU extrapolation. Its
+# `basis` column names the file, the device and the model of every row.
+
+# %%
+needs = pd.DataFrame(measured_full_run_needs(epochs=full_history["config"]["epochs"],
+                                             batch=full_history["config"]["batch_size"]))
+if needs.empty:
+    display(Markdown("No benchmark figures are recorded under `benchmarks/results/` yet: run "
+                     "`benchmarks/gpu_check.sh` on a GPU or `python benchmarks/bench_full_scale.py`."))
+else:
+    display(needs.set_index("quantity"))
 
 # %% [markdown]
 # Per-example encodes come from the sample (4 candidates per instance). The release's candidate

@@ -46,7 +46,7 @@ from m3el_lib.evaluation.subsets import CROSS_MODAL_TASKS, evaluate_subsets, pre
 from m3el_lib.models.loading import load_model
 from m3el_lib.reports.baseline_tables import plot_accuracy
 from m3el_lib.reports.model_card import write_model_card
-from m3el_lib.reports.paper import PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC
+from m3el_lib.paper import PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC
 from m3el_lib.reports.training import (
     UNTRAINED, best_baseline_gain, error_gallery, headline_table, improvement_table, overall, topic_frame,
 )

@@ -10,10 +10,10 @@ import pytest
 from m3el_lib.data.io import load_dataset
 from m3el_lib.data.synthetic import write_synthetic_dataset
 from m3el_lib.evaluation import subsets
-from m3el_lib.reports import paper
+from m3el_lib import paper
 from m3el_lib.reports import training as report
 from m3el_lib.training.config import TrainConfig
-from m3el_lib.training.experiments import full_run_estimate, run_experiment
+from m3el_lib.training.experiments import full_run_estimate, measured_full_run_needs, run_experiment
 from m3el_lib.training.runs import RunDir
 
 TINY = "m3el-tiny-random"
@@ -67,6 +67,38 @@ def test_full_run_estimate_arithmetic():
     assert estimate["GPU hours (estimate)"]["A100 (bf16 dense)"] == pytest.approx(total / (312e12 * 0.35) / 3600)
     # 16 bytes per parameter (weights, grads, AdamW moments) + activations of 100 examples
     assert estimate["GPU memory GB, fp32 activations (estimate)"] == pytest.approx(1.6 + 100 * (2e8 + 2e8) / 1e9, abs=0.05)
+
+
+def test_full_run_needs_come_from_recorded_gpu_figures_else_cpu_ones_marked_as_extrapolations(tmp_path):
+    assert measured_full_run_needs(tmp_path) == []
+    stage = {"seconds": 10.0, "peak_gib": 1.5}
+    cpu = {"device": "cpu (2 cores)", "eval_model": TINY, "step_model": "ViT-B-32", "step_batch": 4, "scales": {
+        "0.1": {"stats": stage, "evaluate full-KB (warm cache)": stage, "sizes": {"instances": 7962, "entities": 1000},
+                "pipeline": {"step_seconds_per_example": 2.0}},
+        "0.3": {"stats": {"seconds": 30.0, "peak_gib": 2.0}, "evaluate full-KB (warm cache)": stage,
+                "sizes": {"instances": 23888, "entities": 3000}, "pipeline": {}}}}
+    (tmp_path / "full_scale-cpu.json").write_text(json.dumps(cpu))
+    rows = {r["quantity"]: r for r in measured_full_run_needs(tmp_path, epochs=10, train_share=0.5)}
+    assert all(r["basis"].startswith("CPU extrapolation") for r in rows.values())
+    training = next(r for q, r in rows.items() if q.startswith("training"))
+    assert training["value"] == pytest.approx(2.0 * 79_625 * 0.5 * 10 / 86400, abs=0.01) and training["unit"] == "CPU days"
+    # a fixed cost plus a cost per instance, through the two scales: 10 s at 7,962, 30 s at 23,888
+    per_instance = 20.0 / (23888 - 7962)
+    assert rows["stats on 79,625 instances"]["value"] == pytest.approx((30.0 + per_instance * (79_625 - 23888)) / 60, abs=0.01)
+    # full-KB: the same time at both scales gives no cost per pair: the cost per pair of the largest, to the square
+    full_kb = next(r for q, r in rows.items() if q.startswith("evaluate full-KB"))
+    assert full_kb["value"] == pytest.approx(10.0 * (79_625 / 23888) ** 2 / 60, abs=0.01)
+    assert rows["peak memory of any stage at 23,888 instances (measured)"]["value"] == 2.0
+    gpu = {"device": "NVIDIA H200", "smoke": False, "parameters": {"model": "ViT-B-32"}, "pipeline_over_step": 5.0,
+           "step": {"ratio": 1.05}, "training": {"examples_per_step": 128, "median_step_s": 0.5, "data_wait_share": 0.01,
+                                                 "peak_allocated_gib": 30.0},
+           "evaluation": {"instances_per_s": 100.0, "instances": 1000, "ranking_seconds": 2.0}}
+    (tmp_path / "gpu_check-NVIDIA-H200.json").write_text(json.dumps(gpu))
+    (tmp_path / "gpu_check-smoke.json").write_text(json.dumps({**gpu, "smoke": True, "device": "cpu (2 cores)"}))
+    rows = {r["quantity"]: r for r in measured_full_run_needs(tmp_path, epochs=10, train_share=0.5)}
+    assert all("measured on NVIDIA H200" in r["basis"] for r in rows.values())
+    hours = next(r for q, r in rows.items() if "epochs" in q)
+    assert hours["value"] == pytest.approx((79_625 * 0.5 // 128) * 10 * 0.5 / 3600, abs=0.01)
 
 
 def test_seen_in_training_splits_by_the_gold_entity(tmp_path):

@@ -49,6 +49,8 @@ MENTION_IMAGE_KINDS: tuple[str, ...] = ("distinct", "augmented", "same_file", "u
 KB_ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "wikidata": re.compile(r"\AQ[1-9][0-9]*\Z"),
     "m3el-snapshot": re.compile(r"\AX[1-9][0-9]*\Z"),
+    # the release-sized synthetic release (m3el_lib.data.synth_release): scale and fault tests only
+    "m3el-synthetic": re.compile(r"\AX[1-9][0-9]*\Z"),
 }
 
 

@@ -105,6 +105,7 @@ class EmbeddingScorer:
         self.mention_missing = torch.zeros(0, dtype=torch.bool)
         self.entity_missing = torch.zeros(0, dtype=torch.bool)
         self.cache: EmbeddingCache | None = None
+        self.kb_keys: dict[Modality, torch.Tensor] = {}
 
     def supported_tasks(self) -> tuple[Task, ...]:
         return tasks_for_modalities(self.modalities)
@@ -113,7 +114,7 @@ class EmbeddingScorer:
         """Embed (or read from the cache) every mention and entity variant; fuse the TI rows."""
         self.cache = EmbeddingCache(self.encoder, self.weights_id, dataset.checksum, batch_size=self.batch_size, persist=self.persist_cache)
         self.entities = entities
-        self.mention, self.entity = {}, {}
+        self.mention, self.entity, self.kb_keys = {}, {}, {}
         if "T" in self.modalities:
             self._put(Modality.T, self._texts("mention", [mention_text(i) for i in instances]), self._texts("entity", [entity_text(e) for e in entities.variants]))
         if "I" in self.modalities:
@@ -165,8 +166,15 @@ class EmbeddingScorer:
 
     def all_scores(self, task: Task, rows: np.ndarray) -> np.ndarray:
         queries = self.mention[task.mention][torch.as_tensor(rows)]
-        keys = self.entity[task.entity][torch.as_tensor(self.entities.kb_rows)]
-        return (queries @ keys.T).numpy()
+        return (queries @ self._kb_keys(task.entity).T).numpy()
+
+    def _kb_keys(self, modality: Modality) -> torch.Tensor:
+        """The knowledge base's rows in `modality`, gathered once: the full-KB mode asks for them
+        once per chunk of mentions, and at the release's size gathering them every time moved
+        more memory than the scoring itself."""
+        if modality not in self.kb_keys:
+            self.kb_keys[modality] = self.entity[modality][torch.as_tensor(self.entities.kb_rows)].contiguous()
+        return self.kb_keys[modality]
 
     def missing_pictures(self, task: Task, rows: np.ndarray, entity_idx: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Per row [n, 2]: whether its mention picture was unusable, how many of its candidates' were.

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..data.schema import TASK_NAMES
 from ..evaluation.baselines import CHANCE
-from .paper import PAPER_EXISTING_MODELS_ACC
+from ..paper import PAPER_EXISTING_MODELS_ACC
 from .style import new_figure, style
 
 

@@ -85,7 +85,8 @@ PUBLISHED: tuple[PublishedDataset, ...] = (
 def measured_row(stats: DatasetStats, dataset: str, profile: str, context_source: str = UNKNOWN) -> PublishedDataset:
     """Our dataset's row, measured: size, topics, tasks with at least one instance, knowledge base."""
     kbs = stats.overview.get("knowledge_bases", {})
-    kb_names = {"wikidata": "Wikidata", "m3el-snapshot": "offline snapshot (local X ids, not Wikidata)"}
+    kb_names = {"wikidata": "Wikidata", "m3el-snapshot": "offline snapshot (local X ids, not Wikidata)",
+                "m3el-synthetic": "synthetic (local X ids, not Wikidata; scale tests only)"}
     topics = stats.table("topic_task").drop(index=ALL, errors="ignore")
     return PublishedDataset(
         dataset=dataset,

@@ -150,6 +150,10 @@ def rank_micro_batches(step: int, accum: int, world_size: int, rank: int) -> lis
 # ---------------------------------------------------------------- stores of model inputs
 
 
+def _rows(inputs: Inputs) -> int:
+    return next(iter(inputs.values())).shape[0] if isinstance(inputs, dict) else inputs.shape[0]
+
+
 def _select(inputs: Inputs, rows: torch.Tensor) -> Inputs:
     if isinstance(inputs, dict):
         return {k: v.index_select(0, rows) for k, v in inputs.items()}
@@ -334,6 +338,11 @@ class MicroBatch:
     @property
     def pool_size(self) -> int:
         return int(self.entity_text_row.shape[0])
+
+    @property
+    def pictures(self) -> int:
+        """Pictures this micro-batch makes the model encode (mentions' and pool entities')."""
+        return sum(0 if inputs is None else int(_rows(inputs)) for inputs in (self.mention_image, self.entity_image))
 
     def to(self, device: str | torch.device) -> "MicroBatch":
         moved = {}

@@ -468,7 +468,8 @@ class Trainer:
                 s.global_step += 1
                 s.step_in_epoch += 1
                 row = {"step": s.global_step, "epoch": s.epoch, **stats,
-                       "step_seconds": time.perf_counter() - step_start, "data_seconds": data_seconds}
+                       "step_seconds": time.perf_counter() - step_start, "data_seconds": data_seconds,
+                       "pictures": sum(b.pictures for b in batches)}
                 if s.global_step % c.log_every == 0 or s.step_in_epoch == self.steps_per_epoch:
                     s.train_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
                 if bar is not None:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 from .. import config as paths
 from ..data.provenance import write_result
 from ..reports.model_card import write_model_card
-from ..reports.paper import RELEASE_INSTANCES
+from ..paper import RELEASE_INSTANCES
 from .config import TrainConfig, load_config
 from .engine import TrainResult, train
 from .runs import RunDir
@@ -179,3 +180,103 @@ def full_run_estimate(costs: dict[str, float], per_example: dict[str, float], ep
         "GPU memory GB, bf16 activations (estimate)": round(state_gb + activations_gb / 2, 1),
         "this 2-core CPU, days (extrapolated from measured seconds)": round(cpu_days, 1),
     }
+
+
+# ---------------------------------------------------------------- what the full run needs, from measurements
+
+RESULTS_DIR = paths.PROJECT_ROOT / "benchmarks" / "results"
+
+
+def _latest(folder: Path, pattern: str, accept: Any) -> tuple[Path, dict[str, Any]] | None:
+    found = []
+    for path in sorted(folder.glob(pattern)):
+        if path.name.endswith(".provenance.json"):
+            continue
+        try:
+            body = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if accept(body):
+            found.append((path.stat().st_mtime, path, body))
+    return (found[-1][1], found[-1][2]) if found else None
+
+
+def _row(quantity: str, value: float, unit: str, basis: str) -> dict[str, Any]:
+    return {"quantity": quantity, "value": round(value, 2), "unit": unit, "basis": basis}
+
+
+def _extrapolate(scales: dict[str, dict[str, Any]], stage: str) -> float:
+    """A stage's seconds at the release's size from its measured scales.
+
+    Work units: instances, or mentions x knowledge-base entities for full-KB ranking (which grows
+    with the square). With two or more scales, a fixed cost (start-up, model loading) plus a cost
+    per unit fitted through the two largest; with one, the cost per unit alone (an upper bound).
+    """
+    def units(sizes: dict[str, float], instances: float) -> float:
+        if "full-KB" in stage:  # entities grow with instances in the same proportion
+            return instances * sizes["entities"] * instances / sizes["instances"]
+        return instances
+
+    measured = sorted((float(k), v) for k, v in scales.items() if stage in v)
+    points = [(units(v["sizes"], v["sizes"]["instances"]), v[stage]["seconds"]) for _, v in measured]
+    target = units(measured[-1][1]["sizes"], RELEASE_INSTANCES)
+    if len(points) >= 2 and points[-1][0] > points[-2][0]:
+        (u1, s1), (u2, s2) = points[-2], points[-1]
+        per_unit = (s2 - s1) / (u2 - u1)
+        if per_unit > 0:
+            return s2 + per_unit * (target - u2)
+    return points[-1][1] * target / points[-1][0]
+
+
+def measured_full_run_needs(results_dir: Path | str = RESULTS_DIR, epochs: int = 10, batch: int = 128,
+                            train_share: float = 0.6) -> list[dict[str, Any]]:
+    """What the full run needs, computed from the figures the benchmarks recorded.
+
+    GPU figures (`benchmarks/gpu_check.sh` -> `gpu_check-<device>.json`) when recorded; else CPU
+    figures (`benchmarks/bench_full_scale.py` -> `full_scale-cpu.json`), every row then marked a
+    CPU extrapolation. Each row names its basis (which file, which device, which model); empty
+    when neither file is there. The release's size is the paper's; the train share is ours.
+    """
+    folder = Path(results_dir)
+    train_examples = RELEASE_INSTANCES * train_share
+    gpu = _latest(folder, "gpu_check-*.json", lambda b: not b.get("smoke") and "step" in b and "cpu" not in b["device"])
+    rows: list[dict[str, Any]] = []
+    if gpu is not None:
+        path, found = gpu
+        basis = f"measured on {found['device']} ({path.name}), {found['parameters']['model']} random init, bf16"
+        train, evaluation, step = found["training"], found["evaluation"], found["step"]
+        steps = train_examples // train["examples_per_step"] * epochs
+        rows += [
+            _row("training: seconds per step (full preset, batch %d)" % train["examples_per_step"], train["median_step_s"], "s", basis),
+            _row(f"training: {epochs} epochs on {train_examples:,.0f} examples, one GPU", steps * train["median_step_s"] / 3600, "GPU hours", basis),
+            _row("training: peak GPU memory", train.get("peak_allocated_gib", float("nan")), "GiB", basis),
+            _row("training: share of the step waiting on data", train["data_wait_share"], "", basis),
+            _row("data pipeline / training step (pictures per second)", found["pipeline_over_step"], "x", basis),
+            _row("engine step / bare open_clip step", step["ratio"], "x", basis),
+            _row(f"evaluation: embedding {RELEASE_INSTANCES:,} instances", RELEASE_INSTANCES / evaluation["instances_per_s"] / 3600, "GPU hours", basis),
+            # full-KB ranking compares every mention with every entity: it grows with the square
+            _row("evaluation: full-KB ranking at the release's size (grows with the square)",
+                 evaluation["ranking_seconds"] * (RELEASE_INSTANCES / evaluation["instances"]) ** 2 / 3600, "GPU hours", basis),
+        ]
+        return rows
+    cpu = _latest(folder, "full_scale-cpu.json", lambda b: "scales" in b)
+    if cpu is None:
+        return rows
+    path, found = cpu
+    scales = found["scales"]
+    largest = scales[max(scales, key=float)]
+    base = scales[min(scales, key=float)]
+    basis = f"CPU extrapolation from {path.name} ({found['device']}, scales {', '.join(sorted(scales, key=float))})"
+    per_example = base["pipeline"]["step_seconds_per_example"]
+    rows.append(_row(f"training: {epochs} epochs on {train_examples:,.0f} examples, {found['step_model']} on this CPU",
+                     per_example * train_examples * epochs / 86400, "CPU days",
+                     f"CPU extrapolation from {path.name} ({found['device']}, {found['step_model']} steps at batch {found['step_batch']})"))
+    for stage in largest:
+        if stage in ("pipeline", "sizes", "generate") or "steps" in stage or "pipeline" in stage:
+            continue
+        model = f" ({found['eval_model']})" if "evaluate" in stage else ""
+        rows.append(_row(f"{stage} on {RELEASE_INSTANCES:,} instances{model}", _extrapolate(scales, stage) / 60,
+                         "CPU minutes", basis))
+    peak = max(f["peak_gib"] for name, f in largest.items() if name not in ("pipeline", "sizes"))
+    rows.append(_row(f"peak memory of any stage at {largest['sizes']['instances']:,} instances (measured)", peak, "GiB", basis))
+    return rows
