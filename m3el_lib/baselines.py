@@ -164,11 +164,18 @@ class BaselineReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     csv_path: Path | None = None
     json_path: Path | None = None
+    slices_path: Path | None = None  # baselines_by_mention_picture.csv
 
     def frame(self):
         import pandas as pd
 
         return pd.DataFrame([row for result in self.results for row in result.rows()])
+
+    def slice_frame(self):
+        """Rows by mention-picture kind (distinct / augmented) for the tasks whose mention shows a picture."""
+        import pandas as pd
+
+        return pd.DataFrame([row for result in self.results for row in result.slice_rows()])
 
 
 def profile_model_spec(profile: str | None) -> ModelSpec:
@@ -236,6 +243,9 @@ def _write(report: BaselineReport, dataset, profile, split, extra_models, full_k
     write_provenance(report.csv_path, **provenance)
     body = {"results": [result.to_json() for result in report.results], "skipped": report.skipped}
     report.json_path = write_result(folder / "baselines.json", body, **provenance)
+    slices = [row for result in report.results for row in result.slice_rows()]
+    report.slices_path = atomic_write_text(folder / "baselines_by_mention_picture.csv", _csv_text(slices))
+    write_provenance(report.slices_path, **provenance)
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
@@ -275,6 +285,20 @@ def interval_table(frame, metric: str = "acc@1", mode: str = "candidates", topic
     chosen["cell"] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(chosen[metric], chosen[f"{metric}_lo"], chosen[f"{metric}_hi"])]
     table = chosen.pivot(index="task", columns="model", values="cell").fillna("-")
     return table.reindex(index=pivot(frame, metric, mode, topic).index, columns=[m for m in dict.fromkeys(frame["model"]) if m in table.columns])
+
+
+def mention_picture_table(slices, metric: str = "acc@1", mode: str = "candidates"):
+    """Tasks with a mention picture x (model, mention-picture kind): the metric and, beside it, n.
+
+    `slices` is the frame of `EvaluationResult.slice_rows()` (or `baselines_by_mention_picture.csv`):
+    "distinct" mention pictures are another picture of the entity, "augmented" ones a transformed
+    copy of the gold's own picture (where a model may only be detecting a near-duplicate).
+    """
+    from .schema import TASK_NAMES
+
+    chosen = slices[(slices["mode"] == mode) & (slices["model"] != CHANCE)]
+    table = chosen.pivot_table(index="task", columns=["model", "mention_picture"], values=[metric, "n"], aggfunc="first")
+    return table.reindex(index=[t for t in TASK_NAMES if t in table.index])
 
 
 def topic_table(frame, model: str, metric: str = "acc@1", mode: str = "candidates"):
