@@ -212,8 +212,8 @@ show(kinds_split, f"Same-name ambiguity and mention-picture kinds per topic ({'t
 hardness = tables[kinds_split].loc[ALL]
 display(Markdown(
     f"Reading ({data_id}, {'test split' if kinds_split.endswith('test') else 'all splits'}): {hardness['ambiguous_share']:.1%} of "
-    f"{hardness['instances']:,} instances have a same-name negative; {hardness['distinct_share']:.1%} of the "
-    f"{hardness['with_mention_picture']:,} mention pictures are distinct, {hardness['augmented']:,} augmented."
+    f"{int(hardness['instances']):,} instances have a same-name negative; {hardness['distinct_share']:.1%} of the "
+    f"{int(hardness['with_mention_picture']):,} mention pictures are distinct, {int(hardness['augmented']):,} augmented."
 ))
 
 # %% [markdown]
@@ -276,7 +276,7 @@ summary = [
     f"mention's exact name; in {stats.overview['name_decides_share']:.1%} the name alone picks the gold entity.",
     f"- On the {'test split' if kinds_split.endswith('test') else 'whole dataset'}: {hardness['ambiguous_share']:.1%} of "
     f"instances have a same-name negative and {hardness['distinct_share']:.1%} of mention pictures are another picture of "
-    f"the entity ({hardness['augmented']:,} augmented copies, flagged).",
+    f"the entity ({int(hardness['augmented']):,} augmented copies, flagged).",
     f"- Pictures: {tables['image_coverage'].set_index(['topic', 'side']).loc[(ALL, 'mention'), 'share']:.1%} of "
     f"mentions and {tables['image_coverage'].set_index(['topic', 'side']).loc[(ALL, 'all_candidates'), 'share']:.1%} "
     "of instances with every candidate pictured.",
