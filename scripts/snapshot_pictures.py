@@ -397,10 +397,14 @@ def match_emoji(code: str, unicode_name: str, index: ArticleIndex) -> PictureMat
     return _accepted(PictureMatch(article.title, "emoji", code, unicode_name.title(), phrase)) if article else None
 
 
+# A picture named after a colour shows something of that colour, not the colour's article.
+_COLOURS = frozenset("white black blue red green yellow purple brown pink grey gray violet".split())
+
+
 def match_gcompris(path: str, words: str, index: ArticleIndex) -> PictureMatch | None:
     """A GCompris picture whose whole file name ("greatPyramidOfGiza") names one article; never a person."""
     phrase = normalise(words)
-    if len(phrase) < 3 or not 1 <= len(phrase.split()) <= 5:
+    if len(phrase) < 3 or not 1 <= len(phrase.split()) <= 5 or phrase in _COLOURS:
         return None
     article = index.lookup(phrase, frozenset(ANY_TOPIC - {"people", "countries", "places"}))
     return _accepted(PictureMatch(article.title, "gcompris", path, words, phrase)) if article else None

@@ -123,8 +123,9 @@ def locator_map(map_image: Image.Image, colour: tuple[int, int, int], land: set[
     out[target] = (214, 39, 40)
     rows, cols = np.nonzero(target)
     height, width = target.shape
-    half_h = max((rows.max() - rows.min()) * 1.5, height * 0.2)
-    half_w = max((cols.max() - cols.min()) * 1.5, width * 0.2)
+    # Wide enough to show where the division lies, tight enough that a small one stays visible at 128 px.
+    half_h = max((rows.max() - rows.min()) * 1.5, height * 0.06)
+    half_w = max((cols.max() - cols.min()) * 1.5, width * 0.06)
     centre_r, centre_c = (rows.max() + rows.min()) / 2, (cols.max() + cols.min()) / 2
     box = (int(max(0, centre_c - half_w)), int(max(0, centre_r - half_h)),
            int(min(width, centre_c + half_w)), int(min(height, centre_r + half_h)))
@@ -222,7 +223,7 @@ def same_entity_pairs(
 GCOMPRIS_SKIP = frozenset({
     "paintings", "details", "core", "menu", "crane", "clickgame", "photo_hunter", "drawletters", "piano_composition",
     "digital_electricity", "analog_electricity", "babyshapes", "learn_digits", "magic-hat-minus", "magic-hat-plus",
-    "sudoku", "graph-coloring", "redraw", "comparator", "path_encoding", "explore_world_music", "hangman",
+    "sudoku", "graph-coloring", "redraw", "comparator", "path_encoding", "explore_world_music", "hangman", "balancebox",
 })
 PICTURE_SUFFIXES = (".webp", ".png", ".jpg", ".svg")
 

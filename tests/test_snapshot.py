@@ -14,7 +14,7 @@ import pytest
 from m3el_lib import config
 from m3el_lib.cli import main as cli_main
 from m3el_lib.construction import sample as sample_module
-from m3el_lib.construction.snapshot import SnapshotSource, snapshot_checksum
+from m3el_lib.construction.snapshot import SnapshotSource, snapshot_checksum, snapshot_picture_sources
 from m3el_lib.fsutil import sha256_file, sha256_tree
 from m3el_lib.io import load_dataset
 from m3el_lib.schema import TASK_NAMES
@@ -23,9 +23,9 @@ sys.path.insert(0, str(config.PROJECT_ROOT / "scripts"))
 
 # Measured on the committed snapshot and the sample it builds (a rebuild changes them on purpose).
 ENTITIES = 15714
-PICTURES = 2012
-SAMPLE_INSTANCES = 2237
-SAMPLE_TEST = 785
+PICTURES = 1998
+SAMPLE_INSTANCES = 2229
+SAMPLE_TEST = 782
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +71,10 @@ def test_every_listed_picture_exists_with_its_checksum(source):
             assert image["package"] and image["package_path"], image["file"]
             assert len(image["source_sha256"]) == 64 or image["origin"] in {"flagpy", "matplotlib"}, image["file"]
     assert listed == len(list((config.SNAPSHOT_DIR / "images").iterdir())) == PICTURES
+    sources = snapshot_picture_sources()
+    assert len(sources) == PICTURES and {s["sha256"] for s in sources} == {i["sha256"] for r in records for i in r["images"]}
+    assert {s["package"].split()[0] for s in sources} == {"tuxpaint-stamps-default", "openclipart-png", "gcompris-qt-data",
+                                                           "fonts-noto-color-emoji", "kgeography-data", "flagpy", "matplotlib"}
 
 
 def test_source_has_real_name_ambiguity(source):

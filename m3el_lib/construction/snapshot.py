@@ -53,6 +53,20 @@ def snapshot_checksum(path: Path | str = config.SNAPSHOT_DIR) -> str:
     return digest.hexdigest()
 
 
+def snapshot_picture_sources(path: Path | str = config.SNAPSHOT_DIR) -> list[dict[str, str]]:
+    """Where every picture of the snapshot came from: its file here and sha256, its package (name and
+    version), its path in the package and the sha256 of that source file ("" where there is no one
+    file: flagpy's pickled arrays, matplotlib's photo). A corpus built from the same packages uses
+    this to leave the snapshot's pictures out."""
+    keys = ("file", "sha256", "origin", "package", "package_path", "source_path", "source_sha256")
+    found = []
+    with gzip.open(Path(path) / "entities.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            found += [{"entity": record["id"], **{k: str(image.get(k, "")) for k in keys}} for image in record.get("images", [])]
+    return found
+
+
 class SnapshotSource:
     """The committed snapshot as a KnowledgeSource."""
 
