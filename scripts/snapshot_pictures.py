@@ -152,6 +152,18 @@ REJECTED: frozenset[tuple[str, str]] = frozenset({
     ("tools/lock_-_open_afief_halumi_01.png", "Lock (water navigation)"),
     ("tools/weapons/mortar_01.png", "Mortar (weapon)"),
     ("transportation/vehicles/curve_ahead.png", "Curve"),
+    # emoji and GCompris pictures named after another sense of the word than the article's
+    ("U+1F388", "Balloon (aeronautics)"),  # a party balloon
+    ("U+1F50B", "Battery (crime)"),
+    ("U+26F2", "Fountain (Duchamp)"),
+    ("U+1F512", "Lock (water navigation)"),
+    ("U+1F48D", "Ring (mathematics)"),
+    ("family.rcc#gcompris/src/activities/family/resource/rings.svg", "Ring (mathematics)"),
+    ("instruments.rcc#gcompris/src/activities/instruments/resource/organ.svg", "Organ (biology)"),
+    ("babymatch.rcc#gcompris/src/activities/babymatch/resource/images/rape.svg", "Rape"),  # rapeseed, the plant
+    ("erase.rcc#gcompris/src/activities/erase/resource/chamaeleon.webp", "Chamaeleon (constellation)"),  # the lizard
+    ("categorization.rcc#gcompris/src/activities/categorization/resource/images/numbers/numbers.webp", "Numbers (book)"),
+    ("lang.rcc#gcompris/src/activities/lang/resource/words_sample/color.webp", "Color"),
 })
 
 # Descriptions whose noun phrase is not what the stamp shows, read by hand.
