@@ -405,11 +405,19 @@ def format_result(result: EvaluationResult) -> str:
             for g in overall:
                 cells = [result.get(g.task, topic, mode) for topic in topics]
                 lines.append(f"  {g.task:<22}" + "  ".join(f"{c.metrics['acc@1']:>10.3f}" if c else f"{'-':>10}" for c in cells))
+    if result.slices:
+        lines.append("\n  Acc@1 by mention picture (candidates; augmented = a copy of the gold's own picture):")
+        for task in dict.fromkeys(g.task for g in result.slices):
+            cells = {g.mention_picture: g for g in result.slices if g.task == task}
+            lines.append(f"  {task:<22}" + "  ".join(
+                f"{kind} {cells[kind].metrics['acc@1']:.3f} (n {cells[kind].n})" if kind in cells else f"{kind} -"
+                for kind in ("distinct", "augmented")))
     return "\n".join(lines)
 
 
 def save_result(result: EvaluationResult, folder, stem: str, parameters: dict[str, Any], profile: str | None = None):
-    """Write `<stem>.json` (nested) and `<stem>.csv` (flat rows), each with provenance; the paths."""
+    """Write `<stem>.json` (nested), `<stem>.csv` (flat rows) and, when there are any, the rows by
+    mention-picture kind in `<stem>_by_mention_picture.csv`, each with provenance; the paths."""
     import pandas as pd
     from pathlib import Path
 
@@ -421,7 +429,11 @@ def save_result(result: EvaluationResult, folder, stem: str, parameters: dict[st
     json_path = write_result(folder / f"{stem}.json", result.to_json(), **meta)
     csv_path = atomic_write_text(folder / f"{stem}.csv", pd.DataFrame(result.rows()).to_csv(index=False))
     write_provenance(csv_path, **meta)
-    return json_path, csv_path
+    if not result.slices:
+        return json_path, csv_path
+    slices_path = atomic_write_text(folder / f"{stem}_by_mention_picture.csv", pd.DataFrame(result.slice_rows()).to_csv(index=False))
+    write_provenance(slices_path, **meta)
+    return json_path, csv_path, slices_path
 
 
 def resolve_dataset_path(data: str | None, profile: str | None = None):

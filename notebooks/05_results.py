@@ -38,7 +38,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from m3el_lib import config
-from m3el_lib.baselines import CHANCE, plot_accuracy, run_baselines
+from m3el_lib.baselines import CHANCE, mention_picture_table, plot_accuracy, run_baselines
 from m3el_lib.evaluation import resolve_dataset_path
 from m3el_lib.io import load_dataset
 from m3el_lib.model_card import write_model_card
@@ -105,6 +105,20 @@ display(Markdown(
 # %%
 chart = results[results["model"].isin(headline_models + [CHANCE])]
 fig = plot_accuracy(chart, title=f"Acc@1 per task ({chosen.name}, {split}); band: the paper's range for existing models")
+
+# %% [markdown]
+# ## By kind of mention picture
+#
+# The tasks whose mention shows a picture, scored again on *distinct* mention pictures (another
+# picture of the entity) and on *augmented* ones (a flagged copy of the gold's own picture, where
+# a model may only be detecting a near-duplicate), for CLIP_ND and its ablations.
+
+# %%
+slices = pd.concat([v["result"].slice_frame().assign(model=label) for label, v in evaluated.items()], ignore_index=True)
+if len(slices):
+    display(mention_picture_table(slices).rename_axis(f"{chosen.name}: Acc@1 and n by mention picture, {split} split"))
+else:
+    print("no instance with a mention picture in this split: nothing to slice")
 
 # %% [markdown]
 # ## The improvement, in points

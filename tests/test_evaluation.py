@@ -316,3 +316,4 @@ def test_mention_picture_kinds_are_scored_as_their_own_slices(synthetic):
         assert augmented.n == sum(inst.mention_image_kind == "augmented" and task in {t.name for t in inst.tasks()} for inst in marked)
     assert {row["mention_picture"] for row in result.slice_rows()} == {"distinct", "augmented"}
     assert len(json.loads(json.dumps(result.to_json()))["slices_by_mention_picture"]) == len(result.slices)
+    assert "Acc@1 by mention picture" in format_result(result) and "augmented 0.000" in format_result(result)
