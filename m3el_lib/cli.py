@@ -217,7 +217,7 @@ def add_build_dataset(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically when the build finishes)")
     parser.add_argument("--topics", nargs="+", default=None, help="topics to use (default: the source's first five)")
     parser.add_argument("--per-topic", type=int, default=None,
-                        help="entities per topic (default: 400 for the snapshot, i.e. M³EL-mini; all for wikimedia)")
+                        help="entities per topic (default: all; for the snapshot, M³EL-mini's pictured or same-name entities)")
     parser.add_argument("--candidates", type=int, default=None, help="negatives per instance (default 3, as in the release)")
     parser.add_argument("--seed", type=int, default=None, help="seed for candidate order, augmentation and splits (default 0)")
     parser.add_argument("--cache", type=Path, default=None, help="HTTP cache folder of the live source (default: M3EL_HOME/cache/http)")
@@ -256,6 +256,13 @@ def run_build_dataset(args: argparse.Namespace) -> int:
     counts = manifest["counts"]
     print(f"{counts['instances']:,} instances ({counts['by_split']}) in {time.perf_counter() - started:.1f} s")
     print("test instances per task: " + ", ".join(f"{t} {v['test']}" for t, v in counts["by_task_and_split"].items()))
+    test = counts["by_split"]["test"]
+    if test:
+        kinds = counts["mention_image_kinds_by_split"]["test"]
+        pictured = sum(n for kind, n in kinds.items() if kind != "none")
+        print(f"test: {counts['with_same_name_negative_by_split']['test'] / test:.1%} of instances have a negative with the gold's "
+              f"exact name; {kinds.get('distinct', 0) / pictured if pictured else 0:.1%} of mention pictures are another "
+              f"picture of the entity (distinct), {kinds.get('augmented', 0)} augmented copies")
     print(f"manifest: {args.out / 'manifest.json'}  checksum {manifest['checksum']}")
     return 0
 

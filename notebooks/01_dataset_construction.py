@@ -22,7 +22,8 @@
 #
 # What is ours and not the paper's: the paper builds from Wikidata, Wikipedia and Wikimedia
 # Commons over five topics of which we only know "movies"; our snapshot's topics (nature,
-# geography, science & technology, arts & culture, people) are our choice, its ids are local
+# countries, places, science & technology, culture & society; a sixth, people, is left out of
+# M³EL-mini because its picture sources show almost no person) are our choice, its ids are local
 # (`X…`, not Wikidata ids), and the candidate ranking, the mention pictures and the split rules
 # below are our reading of the construction, marked as such.
 
@@ -54,24 +55,32 @@ print("sample parameters:", SAMPLE_PARAMETERS)
 
 # %% [markdown]
 # ## Stage 1: entities per topic
-# Each topic's entities come in the source's stable order: those with pictures first, then the
-# rest, each group in a fixed hash order (so a prefix is not biased to early letters).
+# Each topic's entities come in the source's stable order: those with pictures first, then those
+# that share their exact name with another entity (Paris the city, the Trojan prince and the Texas
+# town; Georgia the country, the state and the colony), then the rest, each group in a fixed hash
+# order (so a prefix is not biased to early letters). M³EL-mini keeps an entity without a picture
+# only when it has such a namesake, as the paper's candidates share the mention's name.
 
 # %%
-selected = stages.select_entities(source, SAMPLE_PARAMETERS["topics"], SAMPLE_PARAMETERS["per_topic"])
+selected = stages.select_entities(source, SAMPLE_PARAMETERS["topics"], SAMPLE_PARAMETERS["per_topic"],
+                                  SAMPLE_PARAMETERS["homonyms_only_for_text"])
 pd.DataFrame(
     {
         "entities": {t: len(v) for t, v in selected.items()},
         "with pictures": {t: sum(bool(e.images) for e in v) for t, v in selected.items()},
         "with 2+ pictures": {t: sum(len(e.images) >= 2 for e in v) for t, v in selected.items()},
+        "with a namesake": {t: sum(stages.has_homonym(source, e) for e in v) for t, v in selected.items()},
     }
 )
 
 # %% [markdown]
 # ## Stage 2: mention text, entity name and description
 # The mention text is the Wikipedia lead paragraph; the entity's name is the title without its
-# parenthetical and its description the Wikipedia short description. When an entity gives several
-# mentions (one per extra picture), they take consecutive groups of the lead's sentences.
+# parenthetical and its description the Wikipedia short description. For the WordNet named
+# entities that are not a Vital Article (the Texas town called Paris), the mention text is the
+# WordNet gloss and the description the kind WordNet says it is an instance of ("town"). When an
+# entity gives several mentions (one per extra picture), they take consecutive groups of the
+# lead's sentences.
 
 # %%
 by_title = {e.title: e for e in source.entities.values()}
@@ -94,7 +103,7 @@ universe = [e for v in selected.values() for e in v]
 similar = stages.SimilarityIndex(universe)
 similar_with_images = stages.SimilarityIndex(e for e in universe if e.images)
 rows = []
-for title in ["Crane (bird)", "Casablanca (film)", "Mercury (planet)"]:
+for title in ["Crane (bird)", "Casablanca (film)", "Mercury (planet)", "Georgia (American state)"]:
     gold = by_title[title]
     chosen = stages.choose_candidates(source, gold, 3, similar, similar_with_images, seed)
     for negative in chosen.negatives:
@@ -106,12 +115,14 @@ pd.DataFrame(rows)
 # ## Stage 4: pictures, and the leakage we avoid
 # In the published format the mention's picture and the gold candidate's picture are the same
 # file, so image-to-image linking reduces to finding the identical file. We never do that: the
-# mention shows a **different picture of the same entity** when the snapshot has one (e.g. a
-# flagpy flag and an openclipart flag of the same country, a Tux Paint stamp and a clip-art
-# drawing of the same animal), else a **recorded augmented view** (seeded crop, flip and colour
-# jitter, saved as a new file, its parameters in the record). Each record's `mention_image_kind`
-# says which (`distinct`, `augmented`, or `none` for text-only records, which are kept for the
-# text tasks).
+# mention shows a **different picture of the same entity** when the snapshot has one (a
+# KGeography flag of a state against its locator map, a Tux Paint stamp against a clip-art
+# drawing, a GCompris photograph or an emoji of the same animal), one mention per other picture.
+# For a share of the entities with a single picture (`augmented_share`) it shows a **recorded
+# augmented view** (seeded crop, flip and colour jitter, saved as a new file, its parameters in
+# the record); the other single-picture entities get a text-only mention. Each record's
+# `mention_image_kind` says which (`distinct`, `augmented`, or `none`), and the evaluation scores
+# the augmented ones as their own slice.
 
 # %% [markdown]
 # ## Stages 5–7: tasks, splits, writing — M³EL-mini

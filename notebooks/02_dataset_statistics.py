@@ -183,6 +183,27 @@ display(Markdown(
 ))
 
 # %% [markdown]
+# ## How hard the test split is: same-name candidates and kinds of mention picture
+# The two properties that decide whether linking is disambiguation rather than name or picture
+# matching, on the split the evaluation scores. *Ambiguous share*: instances where a candidate
+# other than the gold carries exactly the mention's name (the paper's candidates share it).
+# *Distinct share*: of the instances whose mention shows a picture, those where it is another
+# picture of the entity, a different file from any of the gold's (a WikiMEL-style news photo
+# against the knowledge base's photo); *augmented* ones are a transformed copy of the gold's own
+# picture, flagged per record and scored as their own slice in the evaluation chapters.
+
+# %%
+kinds_split = "ambiguity_and_picture_kinds_test" if (tables["ambiguity_and_picture_kinds_test"]["instances"] > 0).any() \
+    else "ambiguity_and_picture_kinds"
+show(kinds_split, f"Same-name ambiguity and mention-picture kinds per topic ({'test split' if kinds_split.endswith('test') else 'all splits'})")
+hardness = tables[kinds_split].loc[ALL]
+display(Markdown(
+    f"Reading ({data_id}, {'test split' if kinds_split.endswith('test') else 'all splits'}): {hardness['ambiguous_share']:.1%} of "
+    f"{int(hardness['instances']):,} instances have a same-name negative; {hardness['distinct_share']:.1%} of the "
+    f"{int(hardness['with_mention_picture']):,} mention pictures are distinct, {int(hardness['augmented']):,} augmented."
+))
+
+# %% [markdown]
 # ## Text lengths
 # Words (runs of non-space characters) per mention sentence, gold entity description, and
 # candidate description (all candidates). The boxes show quartiles, the whiskers 1.5 times the
@@ -240,6 +261,9 @@ summary = [
     f"them gold; {stats.overview['unique_mention_names']:,} distinct mention names.",
     f"- Name ambiguity: {stats.overview['ambiguous_share']:.1%} of instances have two or more candidates with the "
     f"mention's exact name; in {stats.overview['name_decides_share']:.1%} the name alone picks the gold entity.",
+    f"- On the {'test split' if kinds_split.endswith('test') else 'whole dataset'}: {hardness['ambiguous_share']:.1%} of "
+    f"instances have a same-name negative and {hardness['distinct_share']:.1%} of mention pictures are another picture of "
+    f"the entity ({int(hardness['augmented']):,} augmented copies, flagged).",
     f"- Pictures: {tables['image_coverage'].set_index(['topic', 'side']).loc[(ALL, 'mention'), 'share']:.1%} of "
     f"mentions and {tables['image_coverage'].set_index(['topic', 'side']).loc[(ALL, 'all_candidates'), 'share']:.1%} "
     "of instances with every candidate pictured.",

@@ -58,8 +58,8 @@ from m3el_lib.data.datasets import open_dataset
 from m3el_lib.evaluation.baselines import CHANCE, MINILM, TFIDF, ModelSpec, profile_model_spec
 from m3el_lib.evaluation.metrics import default_split
 from m3el_lib.evaluation.pipeline import run_baselines
-from m3el_lib.reports.baseline_tables import interval_table, pivot, plot_accuracy, topic_table
 from m3el_lib.paper import PAPER_EXISTING_MODELS_ACC
+from m3el_lib.reports.baseline_tables import interval_table, mention_picture_table, pivot, plot_accuracy, topic_table
 from m3el_lib.reports.style import save_figure
 from m3el_lib.statistics.core import name_mentions
 
@@ -155,6 +155,22 @@ if clip_model is not None:
 per_topic = frame[(frame["mode"] == "candidates")].pivot_table(index=["topic"], columns=["task", "model"], values="acc@1")
 per_topic = per_topic.loc[:, [c for c in per_topic.columns if c[1] != CHANCE]]
 per_topic.style.format("{:.3f}", na_rep="-")
+
+# %% [markdown]
+# ## By kind of mention picture
+# A mention's picture is either another picture of the entity (*distinct*) or, where the data had
+# only one, a cropped, flipped and recoloured copy of the gold's own picture (*augmented*, flagged
+# per record). Matching an augmented copy is near-duplicate detection, not linking, so the tasks
+# whose mention shows a picture are scored separately on each kind (Acc@1, and `n` instances).
+
+# %%
+slices = report.slice_frame()
+if len(slices):
+    display(Markdown(f"**Acc@1 by mention-picture kind** ({chosen.name} profile, {dataset.root.name}, split {split}; "
+                     f"`{report.slices_path.name}`)"))
+    display(mention_picture_table(slices).style.format("{:.3f}", na_rep="-"))
+else:
+    print("no instance with a mention picture in this split: nothing to slice")
 
 # %% [markdown]
 # ## Full-KB mode: ranking every entity of the dataset

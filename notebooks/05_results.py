@@ -44,9 +44,9 @@ from m3el_lib.evaluation.pipeline import baselines_frame, evaluate_runs
 from m3el_lib.evaluation.scoring import model_scorer
 from m3el_lib.evaluation.subsets import CROSS_MODAL_TASKS, evaluate_subsets, predictions, seen_in_training
 from m3el_lib.models.loading import load_model
-from m3el_lib.reports.baseline_tables import plot_accuracy
-from m3el_lib.reports.model_card import write_model_card
 from m3el_lib.paper import PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC
+from m3el_lib.reports.baseline_tables import mention_picture_table, plot_accuracy
+from m3el_lib.reports.model_card import write_model_card
 from m3el_lib.reports.training import (
     UNTRAINED, best_baseline_gain, error_gallery, headline_table, improvement_table, overall, topic_frame,
 )
@@ -92,6 +92,20 @@ display(Markdown(
 # %%
 chart = results[results["model"].isin(headline_models + [CHANCE])]
 plot_accuracy(chart, title=f"Acc@1 per task ({chosen.name}, {split}); band: the paper's range for existing models")
+
+# %% [markdown]
+# ## By kind of mention picture
+#
+# The tasks whose mention shows a picture, scored again on *distinct* mention pictures (another
+# picture of the entity) and on *augmented* ones (a flagged copy of the gold's own picture, where
+# a model may only be detecting a near-duplicate), for CLIP_ND and its ablations.
+
+# %%
+slices = pd.concat([v.result.slice_frame().assign(model=label) for label, v in evaluated.items()], ignore_index=True)
+if len(slices):
+    display(mention_picture_table(slices).rename_axis(f"{chosen.name}: Acc@1 and n by mention picture, {split} split"))
+else:
+    print("no instance with a mention picture in this split: nothing to slice")
 
 # %% [markdown]
 # ## The improvement, in points

@@ -9,7 +9,13 @@ Labels come from:
   the head of the noun phrase is matched, longest suffix first ("red kangaroo", "kangaroo");
 * openclipart: the file name, whose first words are the clip's title and whose last ones are the
   author ("bison_leif_lodahl_01"); the leading words are matched; country flags must match whole;
-* flagpy: the country name of each flag; matplotlib: its `grace_hopper.jpg` sample photo.
+* flagpy: the country name of each flag; matplotlib: its `grace_hopper.jpg` sample photo;
+* KGeography: a division's name on a map (`match_division`): a country on a world or continent
+  map, a state or province on a country's map when exactly one place of that name says it is
+  in that country (Georgia on the USA map is the state, not the country or the colony);
+* GCompris: the file name of a picture in an activity's resources ("tajMahal.webp"), whole;
+* Noto emoji: the Unicode name of the emoji ("ELEPHANT", "RED APPLE"), matched like a Tux Paint
+  description but never to a person.
 
 `REJECTED` lists the matches we looked at and judged wrong (the label names the article but the
 picture does not show it), so a rerun makes the same choices.
@@ -21,14 +27,14 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-ANY_TOPIC = frozenset({"nature", "geography", "science_technology", "arts_culture", "people", "society_history"})
+ANY_TOPIC = frozenset({"nature", "countries", "places", "science_technology", "culture_society", "people"})
 NATURE = frozenset({"nature"})
-NATURE_OR_CULTURE = frozenset({"nature", "arts_culture"})
-CULTURE = frozenset({"arts_culture"})
+NATURE_OR_CULTURE = frozenset({"nature", "culture_society"})
+CULTURE = frozenset({"culture_society"})
 TECH = frozenset({"science_technology"})
-TECH_OR_CULTURE = frozenset({"science_technology", "arts_culture"})
-PLACES = frozenset({"geography"})
-BUILDINGS = frozenset({"arts_culture", "science_technology", "geography", "society_history"})
+TECH_OR_CULTURE = frozenset({"science_technology", "culture_society"})
+PLACES = frozenset({"countries", "places"})
+BUILDINGS = frozenset({"culture_society", "science_technology", "places"})
 
 # Folder prefix -> topics an article must have to be shown by a picture from that folder.
 # Folders not listed (alphabets, road signs, coins, jigsaw pieces, icons, ...) are not used.
@@ -48,7 +54,7 @@ TUXPAINT_FOLDERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("household/", TECH_OR_CULTURE),
     ("medical/", frozenset({"nature", "science_technology"})),
     ("sports/", CULTURE),
-    ("seasonal/", frozenset({"nature", "arts_culture", "society_history"})),
+    ("seasonal/", frozenset({"nature", "culture_society"})),
     ("naturalforces/", frozenset({"nature", "science_technology"})),
     ("people/body_parts/", NATURE),
 )
@@ -146,6 +152,18 @@ REJECTED: frozenset[tuple[str, str]] = frozenset({
     ("tools/lock_-_open_afief_halumi_01.png", "Lock (water navigation)"),
     ("tools/weapons/mortar_01.png", "Mortar (weapon)"),
     ("transportation/vehicles/curve_ahead.png", "Curve"),
+    # emoji and GCompris pictures named after another sense of the word than the article's
+    ("U+1F388", "Balloon (aeronautics)"),  # a party balloon
+    ("U+1F50B", "Battery (crime)"),
+    ("U+26F2", "Fountain (Duchamp)"),
+    ("U+1F512", "Lock (water navigation)"),
+    ("U+1F48D", "Ring (mathematics)"),
+    ("family.rcc#gcompris/src/activities/family/resource/rings.svg", "Ring (mathematics)"),
+    ("instruments.rcc#gcompris/src/activities/instruments/resource/organ.svg", "Organ (biology)"),
+    ("babymatch.rcc#gcompris/src/activities/babymatch/resource/images/rape.svg", "Rape"),  # rapeseed, the plant
+    ("erase.rcc#gcompris/src/activities/erase/resource/chamaeleon.webp", "Chamaeleon (constellation)"),  # the lizard
+    ("categorization.rcc#gcompris/src/activities/categorization/resource/images/numbers/numbers.webp", "Numbers (book)"),
+    ("lang.rcc#gcompris/src/activities/lang/resource/words_sample/color.webp", "Color"),
 })
 
 # Descriptions whose noun phrase is not what the stamp shows, read by hand.
@@ -174,12 +192,13 @@ class Article:
     title: str
     topic: str
     description: str
+    text: str = ""  # the lead paragraph (Wikipedia) or gloss (WordNet)
 
 
 @dataclass(frozen=True)
 class PictureMatch:
     title: str  # the Wikipedia article the picture shows
-    origin: str  # "tuxpaint", "openclipart", "flagpy", "matplotlib"
+    origin: str  # "tuxpaint", "openclipart", "flagpy", "matplotlib", "kgeography-flag", "kgeography-map", "emoji"
     source_path: str  # path inside the source package
     caption: str  # the label the match was made from
     matched_on: str  # the words that matched
@@ -330,3 +349,74 @@ def is_country(article: Article, phrase: str) -> bool:
 
 def _accepted(match: PictureMatch) -> PictureMatch | None:
     return None if (match.source_path, match.title) in REJECTED else match
+
+
+# ---------------------------------------------------------------- KGeography divisions and emoji
+
+WORLD_MAPS = frozenset({"world", "africa", "asia", "europe", "north and central america", "south america", "oceania", "caribbean"})
+# A country map's name -> the words its places' texts use for that country.
+MAP_COUNTRY: dict[str, str] = {
+    "usa": "united states", "great britain": "england", "the netherlands": "netherlands", "republic of korea": "korea",
+    "new zealand": "new zealand", "czechia": "czech", "republic of ireland": "ireland", "virginia usa": "virginia",
+    "latvia districts": "latvia", "portugal districts": "portugal", "portugal provinces": "portugal",
+    "italy by provinces": "italy", "sweden by counties": "sweden", "sri lanka": "sri lanka", "catalonia": "catalonia",
+    "democratic republic of the congo": "congo", "bosnia herzegovina": "bosnia", "myanmar": "burma",
+}
+_COUNTRY_WORDS = re.compile(r"\b(?:country|nation|republic|kingdom|monarchy|principality|sultanate|emirate|city-state|microstate|state)\b")
+_WATER_WORDS = re.compile(r"\b(?:ocean|sea|lake|river|gulf|bay|strait|channel|oceanic)\b")
+
+
+def map_country(map_name: str) -> str:
+    """The country a KGeography map shows ("Spain (Provinces)" -> "spain"), or "" for world-level maps."""
+    base = normalise(re.sub(r"\(.*?\)", "", map_name).replace("-", " "))
+    if base in WORLD_MAPS or base.startswith(("waters", "world")):
+        return ""
+    return MAP_COUNTRY.get(base, MAP_COUNTRY.get(normalise(map_name.replace("-", " ")), base))
+
+
+def match_division(name: str, map_name: str, kind: str, index: ArticleIndex) -> Article | None:
+    """The one geography article a KGeography division shows, or None when it is not certain."""
+    phrase = normalise(name)
+    base = normalise(re.sub(r"\(.*?\)", "", map_name))
+    country = map_country(map_name)
+    if phrase in ALIASES and not country:  # the aliases name countries ("georgia" is the country on a world map)
+        article = index.by_title.get(normalise(ALIASES[phrase]))
+        same = [article] if article is not None and article.topic in PLACES else []
+    else:
+        same = [a for a in index.by_name.get(phrase, []) if a.topic in PLACES]
+    if base.startswith("waters"):
+        fitting = [a for a in same if _WATER_WORDS.search(a.description.lower())]
+    elif base.startswith("world continents"):
+        fitting = [a for a in same if "continent" in a.description.lower()]
+    elif not country:
+        fitting = [a for a in same if _COUNTRY_WORDS.search(a.description.lower()) or phrase in ALIASES]
+        if len(fitting) > 1:
+            fitting = [a for a in fitting if not re.search(r"\bstate in\b|american state", a.description.lower())]
+    else:  # a state or province: the place must say it is in that country and be of the map's kind
+        units = {singular(w) for w in normalise(kind).split() if w != "and"}
+        fitting = [a for a in same if country in normalise(f"{a.description} {a.text}")
+                   and units & {singular(w) for w in normalise(a.description).split()}]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def match_emoji(code: str, unicode_name: str, index: ArticleIndex) -> PictureMatch | None:
+    """An emoji whose whole Unicode name names one article; never a person (an emoji is no portrait) nor a place
+    (a "BIKINI" emoji is the swimsuit, not the atoll)."""
+    phrase = normalise(unicode_name)
+    if not 1 <= len(phrase.split()) <= 3:
+        return None
+    article = index.lookup(phrase, frozenset(ANY_TOPIC - {"people", "countries", "places"}))
+    return _accepted(PictureMatch(article.title, "emoji", code, unicode_name.title(), phrase)) if article else None
+
+
+# A picture named after a colour shows something of that colour, not the colour's article.
+_COLOURS = frozenset("white black blue red green yellow purple brown pink grey gray violet".split())
+
+
+def match_gcompris(path: str, words: str, index: ArticleIndex) -> PictureMatch | None:
+    """A GCompris picture whose whole file name ("greatPyramidOfGiza") names one article; never a person."""
+    phrase = normalise(words)
+    if len(phrase) < 3 or not 1 <= len(phrase.split()) <= 5 or phrase in _COLOURS:
+        return None
+    article = index.lookup(phrase, frozenset(ANY_TOPIC - {"people", "countries", "places"}))
+    return _accepted(PictureMatch(article.title, "gcompris", path, words, phrase)) if article else None

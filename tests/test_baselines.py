@@ -111,6 +111,14 @@ def test_run_baselines_writes_csv_and_json_with_provenance(synthetic, monkeypatc
     import pandas as pd
 
     assert len(pd.read_csv(report.csv_path)) == len(frame)
+    # The synthetic mention pictures are all distinct files: one slice per task with a mention picture.
+    slices = pd.read_csv(report.slices_path)
+    assert len(slices) == len(report.slice_frame()) and set(slices["mention_picture"]) == {"distinct"}
+    assert json.loads(report.slices_path.with_name(report.slices_path.name + ".provenance.json").read_text())["data_checksum"] == synthetic.checksum
+    table = baselines.mention_picture_table(report.slice_frame())
+    assert list(table.index) == ["I-T", "I-I", "I-TI", "TI-T", "TI-I", "TI-TI"]
+    assert (table[("n", "m3el-tiny-random (random)", "distinct")] == frame[(frame["model"] == "m3el-tiny-random (random)")
+            & (frame["topic"] == "all") & (frame["mode"] == "candidates")].set_index("task")["n"].reindex(table.index)).all()
 
 
 def test_cli_evaluate_prints_one_json_object(synthetic, capsys):

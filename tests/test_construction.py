@@ -141,6 +141,25 @@ def test_mention_images_prefer_a_different_picture():
     assert [m.kind for m in stages.mention_images(source.entities["X5"], 3)] == ["none"]
 
 
+def test_single_picture_entities_get_an_augmented_view_only_for_the_chosen_share():
+    source = TinySource()
+    assert [m.kind for m in stages.mention_images(source.entities["X2"], 3, augment=False)] == ["none"]
+    ids = [f"X{n}" for n in range(1000)]
+    assert all(stages.augments(q, 0, 1.0) for q in ids) and not any(stages.augments(q, 0, 0.0) for q in ids)
+    chosen = {q for q in ids if stages.augments(q, 0, 0.3)}
+    assert 240 <= len(chosen) <= 360  # about the share asked for
+    assert chosen != {q for q in ids if stages.augments(q, 1, 0.3)}  # another seed, other entities
+
+
+def test_select_entities_can_keep_only_pictured_or_same_name_entities():
+    source = TinySource()
+    chosen = stages.select_entities(source, ["planets", "birds"], None, homonyms_only_for_text=True)
+    # Jupiter (X5) and Owl (X10) have neither a picture nor a namesake; Crane the machine (X7) has a namesake.
+    assert [e.qid for e in chosen["planets"]] == ["X1", "X2", "X3", "X4"]
+    assert [e.qid for e in chosen["birds"]] == ["X6", "X7", "X8", "X9", "X11", "X12"]
+    assert [e.qid for e in stages.select_entities(source, ["birds"], 2, homonyms_only_for_text=True)["birds"]] == ["X6", "X7"]
+
+
 def test_augmented_view_is_deterministic_and_different():
     data = _png((10, 200, 30), stripe=True)
     first, params = stages.augmented_view(data, "s")

@@ -294,3 +294,26 @@ def test_full_kb_chunks_give_the_same_answer(synthetic, monkeypatch):
     oracle = evaluate(OracleScorer(), synthetic, split="all", full_kb=True, n_bootstrap=10)
     assert chunked.rows() == whole.rows()
     assert all(g.metrics["acc@1"] == 1.0 for g in oracle.groups if g.mode == "full-kb")
+
+
+def test_mention_picture_kinds_are_scored_as_their_own_slices(synthetic):
+    # Mark every third pictured mention as an augmented copy, as the construction flags them.
+    from dataclasses import replace
+
+    from m3el_lib.data.io import Dataset
+
+    marked = [replace(inst, mention_image_kind="augmented") if inst.image is not None and n % 3 == 0 else inst
+              for n, inst in enumerate(synthetic.instances)]
+    dataset = Dataset(instances=marked, root=synthetic.root, files=synthetic.files, checksum=synthetic.checksum)
+    result = evaluate(OracleScorer(inverse=True), dataset, split="all", n_bootstrap=20)
+    assert result.rows() == evaluate(OracleScorer(inverse=True), synthetic, split="all", n_bootstrap=20).rows()
+    with_picture = [t for t in TASK_NAMES if t.startswith("I") or t.startswith("TI")]
+    assert {(g.task, g.mention_picture) for g in result.slices} == {(t, k) for t in with_picture for k in ("distinct", "augmented")}
+    for task in with_picture:
+        overall = result.get(task)
+        assert sum(g.n for g in result.slices if g.task == task) == overall.n
+        augmented = next(g for g in result.slices if g.task == task and g.mention_picture == "augmented")
+        assert augmented.n == sum(inst.mention_image_kind == "augmented" and task in {t.name for t in inst.tasks()} for inst in marked)
+    assert {row["mention_picture"] for row in result.slice_rows()} == {"distinct", "augmented"}
+    assert len(json.loads(json.dumps(result.to_json()))["slices_by_mention_picture"]) == len(result.slices)
+    assert "Acc@1 by mention picture" in format_result(result) and "augmented 0.000" in format_result(result)

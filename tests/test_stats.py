@@ -163,6 +163,18 @@ def test_mention_image_kinds(fixture_stats):
     assert table.loc["all"].tolist() == [1, 1, 1, 1, 1]
 
 
+def test_ambiguity_and_picture_kinds_per_topic_and_split(fixture_stats):
+    table = fixture_stats[1].table("ambiguity_and_picture_kinds")
+    assert table.loc["all", ["instances", "with_mention_picture", "distinct", "augmented"]].tolist() == [5, 3, 1, 1]
+    assert table.loc["all", "ambiguous_share"] == pytest.approx(4 / 5)
+    assert table.loc["all", "distinct_share"] == pytest.approx(1 / 3)  # r1 distinct; r3, r4 augmented and same file
+    assert table.loc["movies", "distinct_share"] == 1.0 and table.loc["people", "ambiguous_share"] == 0.0
+    test = fixture_stats[1].table("ambiguity_and_picture_kinds_test")  # only r2: ambiguous, no mention picture
+    assert test.loc["all", ["instances", "with_mention_picture"]].tolist() == [1, 0]
+    assert test.loc["all", "ambiguous_share"] == 1.0 and test.loc["all", "distinct_share"] == 0.0
+    assert test.loc["nature", "instances"] == 0
+
+
 def test_text_lengths_in_words(fixture_stats):
     table = fixture_stats[1].table("text_lengths").set_index(["topic", "field"])
     assert table.loc[("movies", "sentence"), "mean"] == 5.5

@@ -51,18 +51,23 @@ def build_dataset(
     max_mentions: int = 3,
     split_ratios: dict[str, float] | None = None,
     work_dir: Path | str | None = None,
+    augmented_share: float = 1.0,
+    homonyms_only_for_text: bool = False,
 ) -> dict[str, Any]:
     """Build a dataset from `source` into `out_dir` and return its manifest.
 
     `out_dir` must be new, empty, or an earlier build of ours (it holds `BUILD_MARKER`): anything
     else is refused, never replaced. A lock beside it stops a second build to the same folder.
+    `augmented_share`: the share of single-picture gold entities whose mention shows an augmented
+    view of that picture (flagged `augmented`); the others' mentions are text only.
+    `homonyms_only_for_text`: keep an entity without a picture only when another entity has its name.
     """
     out_dir = Path(out_dir).resolve()
     check_output_folder(out_dir)
     with exclusive_lock(out_dir.parent / f".{out_dir.name}.lock", f"a build into {out_dir}"):
         check_output_folder(out_dir)  # again, now that no other build can change it
         return _build_locked(source, out_dir, topics, per_topic, candidates, seed, progress, max_mentions,
-                             split_ratios, work_dir)
+                             split_ratios, work_dir, augmented_share, homonyms_only_for_text)
 
 
 def check_output_folder(out_dir: Path) -> None:
@@ -91,7 +96,8 @@ def _earlier_build_without_marker(out_dir: Path, entries: list[str]) -> bool:
 
 def _build_locked(source: KnowledgeSource, out_dir: Path, topics: Sequence[str] | None, per_topic: int | None,
                   candidates: int, seed: int, progress: bool, max_mentions: int,
-                  split_ratios: dict[str, float] | None, work_dir: Path | str | None) -> dict[str, Any]:
+                  split_ratios: dict[str, float] | None, work_dir: Path | str | None, augmented_share: float,
+                  homonyms_only_for_text: bool) -> dict[str, Any]:
     work = Path(work_dir) if work_dir else default_work_dir(out_dir)
     chosen_topics = list(topics) if topics else source.topics()[:5]
     unknown = [t for t in chosen_topics if t not in source.topics()]
@@ -101,11 +107,12 @@ def _build_locked(source: KnowledgeSource, out_dir: Path, topics: Sequence[str] 
         "source": source.name, "kb": source.kb, "topics": chosen_topics, "per_topic": per_topic,
         "candidates": candidates, "seed": seed, "max_mentions": max_mentions,
         "split_ratios": split_ratios or stages.SPLIT_RATIOS, "prefer_image_negatives": True,
+        "augmented_share": augmented_share, "homonyms_only_for_text": homonyms_only_for_text,
     }
     _prepare_work(work, params)
     staging = work / "staging"
 
-    selected = _select(source, chosen_topics, per_topic, work)
+    selected = _select(source, chosen_topics, per_topic, work, homonyms_only_for_text)
     universe = [e for topic in chosen_topics for e in selected[topic]]
     similar = stages.SimilarityIndex(universe)
     similar_with_images = stages.SimilarityIndex(e for e in universe if e.images)
@@ -119,7 +126,8 @@ def _build_locked(source: KnowledgeSource, out_dir: Path, topics: Sequence[str] 
         done = work / "instances" / f"{topic}.jsonl"
         if not done.exists():
             records, topic_skipped = _topic_instances(
-                source, topic, selected[topic], similar, similar_with_images, copier, candidates, seed, max_mentions, progress
+                source, topic, selected[topic], similar, similar_with_images, copier, candidates, seed, max_mentions, progress,
+                augmented_share,
             )
             atomic_write_lines(done, [json.dumps({"skipped": topic_skipped}, sort_keys=True)] + [json.dumps(r, ensure_ascii=False) for r in records])
         lines = done.read_text(encoding="utf-8").splitlines()
@@ -171,7 +179,9 @@ def _entity_from_json(line: str) -> SourceEntity:
     return SourceEntity(**data)
 
 
-def _select(source: KnowledgeSource, topics: Sequence[str], per_topic: int | None, work: Path) -> dict[str, list[SourceEntity]]:
+def _select(
+    source: KnowledgeSource, topics: Sequence[str], per_topic: int | None, work: Path, homonyms_only_for_text: bool = False
+) -> dict[str, list[SourceEntity]]:
     """Stage 1, checkpointed per topic; an entity belongs to the first topic that selects it."""
     seen: set[str] = set()
     selected: dict[str, list[SourceEntity]] = {}
@@ -180,7 +190,7 @@ def _select(source: KnowledgeSource, topics: Sequence[str], per_topic: int | Non
         if checkpoint.exists():
             entities = [_entity_from_json(line) for line in checkpoint.read_text(encoding="utf-8").splitlines()]
         else:
-            entities = stages.select_entities(source, [topic], per_topic)[topic]
+            entities = stages.select_entities(source, [topic], per_topic, homonyms_only_for_text)[topic]
             atomic_write_lines(checkpoint, [_entity_json(e) for e in entities])
         selected[topic] = [e for e in entities if e.qid not in seen]
         seen.update(e.qid for e in entities)
@@ -261,6 +271,7 @@ def _topic_instances(
     seed: int,
     max_mentions: int,
     progress: bool,
+    augmented_share: float = 1.0,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Instances (as release records) for one topic's entities, and the entities skipped, by reason."""
     from tqdm import tqdm
@@ -277,7 +288,7 @@ def _topic_instances(
         chosen = stages.choose_candidates(source, gold, k, similar, similar_with_images, seed)
         candidates = [_candidate_entity(e, copier) for e in [gold] + chosen.negatives]
         gold_ref = candidates[0].image
-        mentions = stages.mention_images(gold, max_mentions)
+        mentions = stages.mention_images(gold, max_mentions, stages.augments(gold.qid, seed, augmented_share))
         texts = stages.mention_texts(gold, len(mentions))
         for number, (mention, (sentence, part)) in enumerate(zip(mentions, texts)):
             instance_id = f"{gold.qid}-{number}"
@@ -316,6 +327,11 @@ def _mention_image(
 # ---------------------------------------------------------------- manifest
 
 
+def _has_same_name_negative(inst: Instance) -> bool:
+    """Does a candidate other than the gold carry exactly the gold's name?"""
+    return any(c.qid != inst.qid and stages.normalise(c.name) == stages.normalise(inst.name) for c in inst.candidates)
+
+
 def _manifest(
     source: KnowledgeSource,
     params: dict[str, Any],
@@ -349,6 +365,12 @@ def _manifest(
             "by_task_and_split": {t: {s: c[s] for s in SPLITS} for t, c in by_task_split.items()},
             "gold_entities_by_split": {s: len({i.qid for i in instances if i.split == s}) for s in SPLITS},
             "mention_image_kinds": dict(Counter(i.mention_image_kind for i in instances)),
+            "mention_image_kinds_by_split": {
+                s: dict(sorted(Counter(i.mention_image_kind for i in instances if i.split == s).items())) for s in SPLITS
+            },
+            "with_same_name_negative_by_split": {
+                s: sum(_has_same_name_negative(i) for i in instances if i.split == s) for s in SPLITS
+            },
             "negatives_by_tier": dict(sorted(tiers.items())),
         },
         "entities": {

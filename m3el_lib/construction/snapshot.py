@@ -1,7 +1,8 @@
 """The offline knowledge source: the committed snapshot under `data/snapshot/`.
 
-`SnapshotSource` implements `KnowledgeSource` over `entities.jsonl.gz` (10,033 Wikipedia Vital
-Articles with our topics and matched pictures) and `images/`; see `data/snapshot/SOURCES.md` for
+`SnapshotSource` implements `KnowledgeSource` over `entities.jsonl.gz` (the 10,033 Wikipedia Vital
+Articles and the WordNet named entities that are not one of them, with our topics and matched
+pictures) and `images/`; see `data/snapshot/SOURCES.md` for
 where the data comes from. Ids are local (`X<digits>`, `kb="m3el-snapshot"`).
 
 Same-name search is an inverted index (name token -> entities), so a query costs the length of a
@@ -22,8 +23,9 @@ from .. import config
 from ..fsutil import sha256_file
 from .source import SourceEntity, SourceImage
 
-# Our snapshot topics, in the order we present them; M³EL-mini uses the first five.
-SNAPSHOT_TOPICS: tuple[str, ...] = ("nature", "geography", "science_technology", "arts_culture", "people", "society_history")
+# Our snapshot topics, in the order we present them; M³EL-mini uses the first five (people, which the
+# snapshot's picture sources almost never show, is left out of it: see book/data_card.md).
+SNAPSHOT_TOPICS: tuple[str, ...] = ("nature", "countries", "places", "science_technology", "culture_society", "people")
 STOPWORDS = frozenset("a an and at by for from in into of on or the to with".split())
 
 
@@ -49,6 +51,20 @@ def snapshot_checksum(path: Path | str = config.SNAPSHOT_DIR) -> str:
     for name in ("snapshot.json", "entities.jsonl.gz"):
         digest.update(name.encode() + b"\0" + sha256_file(path / name).encode())
     return digest.hexdigest()
+
+
+def snapshot_picture_sources(path: Path | str = config.SNAPSHOT_DIR) -> list[dict[str, str]]:
+    """Where every picture of the snapshot came from: its file here and sha256, its package (name and
+    version), its path in the package and the sha256 of that source file ("" where there is no one
+    file: flagpy's pickled arrays, matplotlib's photo). A corpus built from the same packages uses
+    this to leave the snapshot's pictures out."""
+    keys = ("file", "sha256", "origin", "package", "package_path", "source_path", "source_sha256")
+    found = []
+    with gzip.open(Path(path) / "entities.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            found += [{"entity": record["id"], **{k: str(image.get(k, "")) for k in keys}} for image in record.get("images", [])]
+    return found
 
 
 class SnapshotSource:
@@ -87,15 +103,20 @@ class SnapshotSource:
         return [t for t in SNAPSHOT_TOPICS if t in present] + sorted(present - set(SNAPSHOT_TOPICS))
 
     def topic_entities(self, topic: str, limit: int | None = None) -> list[SourceEntity]:
-        """A topic's entities: those with pictures first, each group in a fixed pseudo-random order.
+        """A topic's entities: pictured ones first, then those sharing their name with another entity (the
+        homonyms that make linking hard), then the rest; each group in a fixed pseudo-random order.
 
         The order is a hash of the id, so a prefix of it is not biased towards early letters.
         """
         if topic not in self.topics():
             raise ValueError(f"unknown snapshot topic {topic!r}; expected one of {', '.join(self.topics())}")
         chosen = [e for e in self.entities.values() if e.topic == topic]
-        chosen.sort(key=lambda e: (not e.images, hashlib.sha256(e.qid.encode()).hexdigest()))
+        chosen.sort(key=lambda e: (not e.images, not self.has_homonym(e), hashlib.sha256(e.qid.encode()).hexdigest()))
         return chosen if limit is None else chosen[:limit]
+
+    def has_homonym(self, entity: SourceEntity) -> bool:
+        """Does another entity of the snapshot have exactly this entity's name?"""
+        return len(self._by_name.get(normalise(entity.name), ())) > 1
 
     def search_name(self, name: str, limit: int) -> list[SourceEntity]:
         """Entities with exactly this name first, then those sharing its rarer name tokens (most shared weight first)."""

@@ -4,7 +4,8 @@
 2. `mention_texts`: the mention text (the Wikipedia lead paragraph) of each mention of an entity;
 3. `choose_candidates`: gold plus K negatives, hardest first, found through an inverted index;
 4. `mention_images` / `augmented_view`: the mention picture: a different picture of the entity
-   when there is one, else a recorded augmented view, never the entity's own file;
+   when there is one, else (for a seeded share of entities, `augments`) a recorded augmented
+   view, never the entity's own file;
 5. task membership follows from the modalities (`schema.Instance.tasks`);
 6. `assign_splits`: train/val/test by gold entity, seeded;
 7. writing is `build.py`'s job.
@@ -34,18 +35,35 @@ SPLIT_RATIOS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
 # ---------------------------------------------------------------- stage 1: entity selection
 
 
-def select_entities(source: KnowledgeSource, topics: Sequence[str], per_topic: int | None) -> dict[str, list[SourceEntity]]:
-    """Up to `per_topic` entities of each topic, in the source's stable order; an entity is kept in its first topic only."""
+def select_entities(
+    source: KnowledgeSource, topics: Sequence[str], per_topic: int | None, homonyms_only_for_text: bool = False
+) -> dict[str, list[SourceEntity]]:
+    """Up to `per_topic` entities of each topic, in the source's stable order; an entity is kept in its first topic only.
+
+    With `homonyms_only_for_text`, an entity without a picture is kept only when another entity has
+    exactly its name (as in M³EL, whose candidates share the mention's name); pictured ones always are.
+    """
     seen: set[str] = set()
     chosen: dict[str, list[SourceEntity]] = {}
     for topic in topics:
         entities = []
-        for entity in source.topic_entities(topic, per_topic):
-            if entity.qid not in seen:
-                seen.add(entity.qid)
-                entities.append(entity)
+        for entity in source.topic_entities(topic, None if homonyms_only_for_text else per_topic):
+            if per_topic is not None and len(entities) >= per_topic:
+                break
+            if entity.qid in seen or (homonyms_only_for_text and not entity.images and not has_homonym(source, entity)):
+                continue
+            seen.add(entity.qid)
+            entities.append(entity)
         chosen[topic] = entities
     return chosen
+
+
+def has_homonym(source: KnowledgeSource, entity: SourceEntity) -> bool:
+    """Does another entity of the source carry exactly this entity's name? (The source's own index when it has one.)"""
+    quick = getattr(source, "has_homonym", None)
+    if quick is not None:
+        return bool(quick(entity))
+    return any(o.qid != entity.qid and normalise(o.name) == normalise(entity.name) for o in source.search_name(entity.name, 5))
 
 
 # ---------------------------------------------------------------- stage 2: mention text
@@ -219,14 +237,26 @@ def entity_image(entity: SourceEntity) -> SourceImage | None:
     return entity.images[0] if entity.images else None
 
 
-def mention_images(entity: SourceEntity, max_mentions: int) -> list[MentionImage]:
-    """One mention per other picture of the entity (up to `max_mentions`), else one augmented view, else none."""
+def mention_images(entity: SourceEntity, max_mentions: int, augment: bool = True) -> list[MentionImage]:
+    """One mention per other picture of the entity (up to `max_mentions`); for an entity with a single
+    picture one augmented view of it when `augment` (the flagged fallback), else a text-only mention."""
     if not entity.images:
         return [MentionImage("none", None)]
     others = list(entity.images[1:1 + max_mentions])
     if others:
         return [MentionImage("distinct", image) for image in others]
-    return [MentionImage("augmented", entity.images[0])]
+    return [MentionImage("augmented", entity.images[0])] if augment else [MentionImage("none", None)]
+
+
+def augments(qid: str, seed: int, share: float) -> bool:
+    """Whether a single-picture entity's mention gets an augmented view: a seeded `share` of such entities.
+
+    Augmented views of the gold's own picture make image linking a near-duplicate search, so a
+    dataset can keep them to a small, flagged minority (the rest of those mentions are text only).
+    """
+    if share >= 1.0:
+        return True
+    return int(hashlib.sha256(f"{seed}:{qid}:augment-fallback".encode()).hexdigest()[:8], 16) < share * 16**8
 
 
 def augmented_view(data: bytes, seed: str) -> tuple[bytes, dict]:

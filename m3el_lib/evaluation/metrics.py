@@ -15,6 +15,11 @@ instead puts the gold below every tie (rank g+t+1).
 
 Chance level per instance with K candidates: Acc@1 = 1/K, Hits@k = min(k, K)/K, MRR = H_K/K.
 Intervals: percentile bootstrap over instances (seeded), 95% by default.
+
+Slices by mention picture: for every task whose mention shows a picture, the instances are also
+scored separately by `mention_image_kind` (`EvaluationResult.slices`): "distinct" (another picture
+of the entity) and "augmented" (a transformed copy of the gold's own picture, where matching it is
+near-duplicate detection, not linking), so the two are never mistaken for each other.
 """
 from __future__ import annotations
 
@@ -127,10 +132,13 @@ class GroupResult:
     chance: dict[str, float]
     missing_mention_pictures: int = 0
     missing_candidate_pictures: int = 0
+    mention_picture: str = "all"  # a slice by mention_image_kind ("distinct", "augmented"), or "all"
 
     def row(self) -> dict[str, Any]:
         """One flat row (for CSV / DataFrames)."""
         out: dict[str, Any] = {k: getattr(self, k) for k in ("task", "topic", "mode", "n", "candidates_mean", "candidates_min", "candidates_max")}
+        if self.mention_picture != "all":
+            out["mention_picture"] = self.mention_picture
         for metric in METRICS:
             out[metric] = self.metrics[metric]
             out[f"{metric}_lo"], out[f"{metric}_hi"] = self.ci[metric]
@@ -153,9 +161,18 @@ class EvaluationResult:
     n_bootstrap: int
     groups: list[GroupResult] = field(default_factory=list)
     unsupported_tasks: list[str] = field(default_factory=list)
+    slices: list[GroupResult] = field(default_factory=list)  # by mention picture kind, all topics together
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"model": self.model, **g.row()} for g in self.groups]
+
+    def slice_rows(self) -> list[dict[str, Any]]:
+        return [{"model": self.model, **g.row()} for g in self.slices]
+
+    def slice_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.slice_rows())
 
     def to_json(self) -> dict[str, Any]:
         """Nested: settings, then per mode, per task: overall and per-topic metrics."""
@@ -178,6 +195,9 @@ class EvaluationResult:
             "metrics": list(METRICS),
             "unsupported_tasks": self.unsupported_tasks,
             "results": by_mode,
+            "slices_by_mention_picture": [
+                {k: v for k, v in asdict(g).items() if k != "topic"} for g in self.slices
+            ],
         }
 
     def frame(self):
@@ -248,6 +268,7 @@ def evaluate(
         members = [instances[i] for i in rows]
         counts, missing = _candidate_counts(scorer, task, rows, members, entities)
         result.groups += _groups(task, "candidates", members, counts, missing, ties, n_bootstrap, seed, per_topic)
+        result.slices += _picture_slices(task, "candidates", members, counts, missing, ties, n_bootstrap, seed)
         if full_kb:
             kb_counts, (kb_missing, kb_pictures_missing) = _kb_counts(scorer, task, rows, members, entities)
             kb_groups = _groups(task, "full-kb", members, kb_counts, kb_missing, ties, n_bootstrap, seed, per_topic)
@@ -303,6 +324,24 @@ def _groups(task: Task, mode: str, members: list[Instance], counts, missing: np.
     out = []
     for topic, mask in selections:
         out.append(_group(task, topic, mode, mask, values, chance, sizes, missing, n_bootstrap, seed))
+    return out
+
+
+def _picture_slices(task: Task, mode: str, members: list[Instance], counts, missing: np.ndarray, ties: str, n_bootstrap: int, seed: int) -> list[GroupResult]:
+    """One group per mention-picture kind present, for a task whose mention shows a picture."""
+    if "I" not in task.mention.value:
+        return []
+    greater, tied, sizes = counts
+    values = instance_metrics(greater, tied, ties)
+    chance = chance_metrics(sizes)
+    kinds = np.array([inst.mention_image_kind for inst in members])
+    out = []
+    for kind in ("distinct", "augmented"):
+        mask = kinds == kind
+        if mask.any():
+            group = _group(task, ALL_TOPICS, mode, mask, values, chance, sizes, missing, n_bootstrap, seed + _stable_hash(kind))
+            group.mention_picture = kind
+            out.append(group)
     return out
 
 
@@ -368,6 +407,13 @@ def format_result(result: EvaluationResult) -> str:
             for g in overall:
                 cells = [result.get(g.task, topic, mode) for topic in topics]
                 lines.append(f"  {g.task:<22}" + "  ".join(f"{c.metrics['acc@1']:>10.3f}" if c else f"{'-':>10}" for c in cells))
+    if result.slices:
+        lines.append("\n  Acc@1 by mention picture (candidates; augmented = a copy of the gold's own picture):")
+        for task in dict.fromkeys(g.task for g in result.slices):
+            cells = {g.mention_picture: g for g in result.slices if g.task == task}
+            lines.append(f"  {task:<22}" + "  ".join(
+                f"{kind} {cells[kind].metrics['acc@1']:.3f} (n {cells[kind].n})" if kind in cells else f"{kind} -"
+                for kind in ("distinct", "augmented")))
     return "\n".join(lines)
 
 

@@ -26,13 +26,18 @@ log = logging.getLogger(__name__)
 
 
 def save_result(result: EvaluationResult, folder, stem: str, parameters: dict[str, Any], profile: str | None = None):
-    """Write `<stem>.json` (nested) and `<stem>.csv` (flat rows), each with provenance; the paths."""
+    """Write `<stem>.json` (nested), `<stem>.csv` (flat rows) and, when there are any, the rows by
+    mention-picture kind in `<stem>_by_mention_picture.csv`, each with provenance; the paths."""
     folder = Path(folder)
     meta = {"parameters": parameters, "data_checksum": result.data_checksum, "profile": profile, "model": result.model}
     json_path = write_result(folder / f"{stem}.json", result.to_json(), **meta)
     csv_path = atomic_write_text(folder / f"{stem}.csv", pd.DataFrame(result.rows()).to_csv(index=False))
     write_provenance(csv_path, **meta)
-    return json_path, csv_path
+    if not result.slices:
+        return json_path, csv_path
+    slices_path = atomic_write_text(folder / f"{stem}_by_mention_picture.csv", pd.DataFrame(result.slice_rows()).to_csv(index=False))
+    write_provenance(slices_path, **meta)
+    return json_path, csv_path, slices_path
 
 
 def run_model_evaluation(
@@ -122,6 +127,9 @@ def _write(report: BaselineReport, dataset, profile, split, extra_models, full_k
     write_provenance(report.csv_path, **provenance)
     body = {"results": [result.to_json() for result in report.results], "skipped": report.skipped}
     report.json_path = write_result(folder / "baselines.json", body, **provenance)
+    slices = [row for result in report.results for row in result.slice_rows()]
+    report.slices_path = atomic_write_csv(folder / "baselines_by_mention_picture.csv", slices)
+    write_provenance(report.slices_path, **provenance)
 
 
 def evaluate_run(label: str, best_path: Path, model: str, profile: str | None = None, split: str = "test",

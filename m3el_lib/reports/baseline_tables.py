@@ -29,6 +29,18 @@ def interval_table(frame, metric: str = "acc@1", mode: str = "candidates", topic
     return table.reindex(index=pivot(frame, metric, mode, topic).index, columns=[m for m in dict.fromkeys(frame["model"]) if m in table.columns])
 
 
+def mention_picture_table(slices, metric: str = "acc@1", mode: str = "candidates"):
+    """Tasks with a mention picture x (model, mention-picture kind): the metric and, beside it, n.
+
+    `slices` is the frame of `EvaluationResult.slice_rows()` (or `baselines_by_mention_picture.csv`):
+    "distinct" mention pictures are another picture of the entity, "augmented" ones a transformed
+    copy of the gold's own picture (where a model may only be detecting a near-duplicate).
+    """
+    chosen = slices[(slices["mode"] == mode) & (slices["model"] != CHANCE)]
+    table = chosen.pivot_table(index="task", columns=["model", "mention_picture"], values=[metric, "n"], aggfunc="first")
+    return table.reindex(index=[t for t in TASK_NAMES if t in table.index])
+
+
 def topic_table(frame, model: str, metric: str = "acc@1", mode: str = "candidates"):
     """Topics x tasks of one metric for one model (the overall row last), with instance counts."""
     chosen = frame[(frame["mode"] == mode) & (frame["model"] == model)]

@@ -377,6 +377,32 @@ def mention_image_kind_table(table: pd.DataFrame) -> pd.DataFrame:
     return counts.astype("int64")
 
 
+def ambiguity_and_picture_kinds(table: pd.DataFrame, split: str | None = None) -> pd.DataFrame:
+    """Per topic (and all): how often the name is ambiguous and what the mention picture is.
+
+    `ambiguous_share`: instances with a candidate other than the gold that has exactly the
+    mention's name; `distinct_share`: of the instances with a mention picture, those whose picture
+    is a different file from any picture of the gold (kind "distinct"; "augmented" marks a
+    transformed copy of the gold's own picture). `split` restricts to one split (e.g. "test").
+    """
+    part = table if split in (None, "", "all") else table[table["split"] == split]
+    rows = []
+    for topic, group in [(topic, part[part["topic"] == topic]) for topic in _topics(table)] + [(ALL, part)]:
+        pictured = group[group["mention_image"]]
+        kinds = pictured["mention_image_kind"].astype(str)
+        n = len(group)
+        rows.append({
+            "topic": topic,
+            "instances": n,
+            "ambiguous_share": float((group["same_name"] >= 2).mean()) if n else 0.0,
+            "with_mention_picture": len(pictured),
+            "distinct": int((kinds == "distinct").sum()),
+            "augmented": int((kinds == "augmented").sum()),
+            "distinct_share": float((kinds == "distinct").mean()) if len(pictured) else 0.0,
+        })
+    return pd.DataFrame(rows).set_index("topic")
+
+
 def _describe(values: pd.Series) -> dict[str, float]:
     if not len(values):
         return {"count": 0, "mean": 0.0, "min": 0.0, "median": 0.0, "p90": 0.0, "max": 0.0}
@@ -459,6 +485,8 @@ def compute_stats(
         "ambiguity_distribution": distribution_table(table["same_name"], "same_name_candidates"),
         "image_coverage": image_coverage_table(table),
         "mention_image_kinds": mention_image_kind_table(table),
+        "ambiguity_and_picture_kinds": ambiguity_and_picture_kinds(table),
+        "ambiguity_and_picture_kinds_test": ambiguity_and_picture_kinds(table, "test"),
         "text_lengths": text_length_table(table, candidate_lengths),
         "vocabulary_overlap": vocabulary_overlap_table(table),
     }
