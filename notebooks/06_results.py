@@ -14,13 +14,13 @@
 # %% [markdown]
 # # Results: CLIP_ND against the baselines, task by task and topic by topic
 #
-# **Goal.** The headline table: every baseline of notebook 03 against CLIP_ND (notebook 04) on
+# **Goal.** The headline table: every baseline of notebook 04 against CLIP_ND (notebook 05) on
 # the 9 tasks of the test split, with 95% bootstrap intervals and the improvement in points;
 # the same per topic; the ablation (what the modality augmentation and our entity-view
 # alignment each add); and a gallery of CLIP_ND's wrong predictions with their pictures.
 #
 # Every number here comes from the project's one evaluator (`m3el_lib.evaluation.metrics`): the
-# baselines from the table notebook 03 wrote, CLIP_ND and the ablations by evaluating their
+# baselines from the table notebook 04 wrote, CLIP_ND and the ablations by evaluating their
 # exported checkpoints (`m3el evaluate --checkpoint`). The paper's own figures appear beside
 # ours, marked as the paper's: they were measured on the paper's release with CLIP ViT-B/32,
 # ours on the profile's data and model, so they frame ours and are not comparable to it.
@@ -29,7 +29,7 @@
 profile = "sample"
 split = "test"
 n_bootstrap = 1000
-train_if_missing = True  # train a run whose checkpoint is missing (notebook 04 normally did)
+train_if_missing = True  # train a run whose checkpoint is missing (notebook 05 normally did)
 gallery_tasks = ["T-I", "I-T"]
 gallery_items = 6
 
@@ -46,7 +46,7 @@ from m3el_lib.models.loading import load_model
 from m3el_lib.evaluation.scoring import model_scorer
 from m3el_lib.training.experiments import finished, load_run, run_experiment, runs_for
 from m3el_lib.reports.training import (
-    CROSS_MODAL_TASKS, PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC, UNTRAINED, baseline_frame,
+    CROSS_MODAL_TASKS, PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC, baseline_frame,
     best_baseline_gain, error_gallery, evaluate_run, evaluate_subsets, headline_table, improvement_table, overall,
     predictions, seen_in_training, topic_frame,
 )
@@ -75,7 +75,7 @@ evaluated, frames = {}, [baselines]
 for label, run_config in runs.items():
     if not finished(run_config):
         if not train_if_missing:
-            raise FileNotFoundError(f"{label}: no finished run; execute notebook 04 (or m3el train --config ...)")
+            raise FileNotFoundError(f"{label}: no finished run; execute notebook 05 (or m3el train --config ...)")
         run_experiment(label, run_config, retrain=True)
     folder = config.results_dir(chosen.name) / run_config.run_name
     model_name = run_config.model or chosen.model
@@ -109,12 +109,13 @@ fig = plot_accuracy(chart, title=f"Acc@1 per task ({chosen.name}, {split}); band
 # %% [markdown]
 # ## The improvement, in points
 #
-# First against the model CLIP_ND starts from (the sample dual encoder before fine-tuning, a
-# baseline of notebook 03), with whether the two 95% intervals overlap; then against the
-# strongest baseline that can do each task.
+# First against the model CLIP_ND starts from (the profile's zero-shot model, a baseline of
+# notebook 04: OpenAI's CLIP in the full profile, the sample's miniature CLIP in the sample
+# one), with whether the two 95% intervals overlap; then against the strongest baseline that can
+# do each task.
 
 # %%
-start_model = UNTRAINED if chosen.name == "sample" else next(m for m in baseline_models if "ViT-B-32" in m)
+start_model = f"{chosen.model} ({chosen.pretrained})"  # the zero-shot model CLIP_ND starts from (a notebook 04 row)
 gains = improvement_table(results, "CLIP_ND", [start_model])
 display(gains.set_index("task"))
 cross = gains[gains["task"].isin(CROSS_MODAL_TASKS)]
@@ -140,7 +141,7 @@ display(topic_frame(results, ["CLIP_ND", start_model]))
 # %% [markdown]
 # ## The ablation
 #
-# Same data, model, preset and seed; one change each (notebook 04): the 9 pairings without the
+# Same data, model, preset and seed; one change each (notebook 05): the 9 pairings without the
 # entity-view alignment, and the T-T pairing alone (no alignment).
 
 # %%

@@ -17,7 +17,7 @@
 # **Goal.** Train the paper's model, CLIP_ND (a CLIP dual encoder fine-tuned on M³EL with a
 # "modality-augmented training strategy"), so that one model serves all 9 tasks; do it on the
 # sample within a CPU budget (under 10 minutes on a 2-core machine), show the loss and validation
-# curves, train the ablations notebook 05 compares against, and say what the full run needs.
+# curves, train the ablations notebook 06 compares against, and say what the full run needs.
 #
 # **Our reading of "modality-augmented training"** (the paper gives the name, not the recipe):
 # every epoch shows each training instance once, in one (mention modality, entity modality)
@@ -139,7 +139,7 @@ display(pd.DataFrame([{
 # ## Curves
 #
 # Training loss per optimiser step and validation Acc@1 per epoch (the val split; early stopping
-# keeps the best epoch's weights). The test split is scored in notebook 05 with the project's
+# keeps the best epoch's weights). The test split is scored in notebook 06 with the project's
 # evaluator.
 
 # %%
@@ -202,6 +202,6 @@ display(Markdown(
     f"({main.summary['global_step']} steps, stopped: {main.summary['stopped']}); its best validation "
     f"Acc@1 averaged over the 9 tasks is {100 * main.summary['best_metric']:.1f}%, with the cross-modal "
     + ", ".join(f"{t} {100 * v:.1f}%" for t, v in cross.items())
-    + ". The ablations and the test-set comparison with the baselines, with intervals, are in notebook 05. "
+    + ". The ablations and the test-set comparison with the baselines, with intervals, are in notebook 06. "
     f"The full run is estimated at {estimate['GPU hours (estimate)']['A100 (bf16 dense)']:.1f} A100 hours "
     f"(an estimate under the stated assumptions)."))
