@@ -28,17 +28,19 @@
 # the row's entity modality), so the instance's own same-name candidates are hard negatives.
 # TI is the same fusion as in evaluation (normalised sum of text and picture embeddings).
 #
-# **Our addition, shown separately.** On the sample, pairings alone do not teach the two towers
-# to meet: only ~360 training instances have pictures, and no test entity is a training gold. We
-# add an *entity-view alignment* term: every entity in the pool is also shown in its other
+# **Our addition, shown separately.** On the sample only ~360 training instances have pictures,
+# and no test entity is a training gold, so the pairings alone give the towers little to align
+# on. We add an *entity-view alignment* term: every entity in the pool is also shown in its other
 # modality, and its picture must be found from its text (and back) among the pool's entities.
 # It uses knowledge-base records (an entity's name, description and picture), never which
 # candidate is a mention's gold. The ablations isolate it: CLIP_ND (pairings + alignment),
 # pairings without alignment, and a single pairing (T-T) without it.
 #
-# **What learns on the sample.** The sample model's towers are pretrained (EfficientNet-Lite0 on
-# ImageNet, MiniLM-L6 sentences); we train the image tower's last stage and both projection heads
-# (and the temperature). The frozen parts give the same output every epoch, so they are computed
+# **Where it starts, what learns on the sample.** As the paper's CLIP_ND starts from CLIP, the
+# sample's starts from the sample's miniature CLIP (chapter 03: EfficientNet-Lite0 and MiniLM-L6
+# towers whose projections were pretrained on ~5,000 picture-caption pairs disjoint from
+# M³EL-mini), the zero-shot "existing model" of chapter 04. We train the image tower's last stage
+# and both projection heads (and the temperature). The frozen parts give the same output every epoch, so they are computed
 # once per text and picture (and kept on disk); each step runs only the trainable suffix. A test
 # checks that this is exact: the same losses as running the whole towers.
 

@@ -87,7 +87,8 @@ def data_checksum(profile: str) -> tuple[str, str]:
     The sample, M³EL-mini, is rebuilt deterministically from the committed snapshot by library
     code (covered by `library_hash`), so the snapshot's checksum stands for it: the one the
     construction code records in the sample's manifest (its pictures are listed there by sha256),
-    or, without that code, a checksum of every snapshot file. The full profile reads the
+    or, without that code, a checksum of every snapshot file; combined with the checksum of the
+    committed pretraining corpus's index when there is one (chapter 03 trains on it). The full profile reads the
     registered release: the checksum of its record files.
     """
     chosen = config.get_profile(profile)
@@ -99,7 +100,13 @@ def data_checksum(profile: str) -> tuple[str, str]:
             from ..construction.snapshot import snapshot_checksum
         except ImportError:
             return sha256_tree(snapshot), "every file of the committed snapshot data/snapshot/"
-        return snapshot_checksum(snapshot), "the committed snapshot data/snapshot/ that M³EL-mini is built from"
+        corpus_index = config.PROJECT_ROOT / "data" / "pretrain_corpus" / "pairs.jsonl.gz"
+        if not corpus_index.is_file():
+            return snapshot_checksum(snapshot), "the committed snapshot data/snapshot/ that M³EL-mini is built from"
+        # The sample CLIP's corpus is data too: its index lists every picture by sha256.
+        combined = sha256_bytes(f"{snapshot_checksum(snapshot)}\0{sha256_file(corpus_index)}".encode())
+        return combined, ("the committed snapshot data/snapshot/ that M³EL-mini is built from and the sample CLIP's "
+                          "pretraining corpus data/pretrain_corpus/ (its index)")
     from ..data.io import dataset_checksum
     from ..data.registry import local_copy, unavailable_message
 

@@ -174,8 +174,12 @@ def available_models() -> list[str]:
 
 def weights_hash(model: torch.nn.Module) -> str:
     """sha256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    return state_dict_hash(model.state_dict())
+
+
+def state_dict_hash(state: dict[str, torch.Tensor]) -> str:
+    """`weights_hash` of a state dict (e.g. one read from a weights file)."""
     digest = hashlib.sha256()
-    state = model.state_dict()
     for key in sorted(state):
         tensor = state[key].detach().cpu().contiguous()
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from .. import config as paths
 from ..fsutil import atomic_write_json, atomic_write_with
-from .loading import SAMPLE_CLIP_TAG
+from .loading import SAMPLE_CLIP_TAG, weights_hash
 from .pretrain_corpus import CORPUS_DIR, Corpus, load_corpus
 
 WEIGHTS_FILE = "model.safetensors"
@@ -134,7 +134,7 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100.0))
             losses.append(float(loss.detach()))
-        row = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "temperature": float(model.logit_scale.exp())}
+        row = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "temperature": float(model.logit_scale.detach().exp())}
         row.update(retrieval(towers, image_features, texts, captions, heldout_rows, "heldout"))
         history.append(row)
         if progress:
@@ -148,7 +148,7 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
         "corpus_checksum": corpus.checksum,
         "pairs": len(corpus.pairs), "train_pairs": len(train_rows), "heldout_pairs": len(heldout_rows),
         "by_source": _count(p.source for p in corpus.pairs),
-        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "weights_id": weights_hash(model),  # as load_model reports it: the embedding cache key
         "locked": "image trunk (EfficientNet-Lite0, ImageNet weights)" + (
             ", MiniLM text tower" if config.unlocked_text_blocks == 0 else f", MiniLM but its last {config.unlocked_text_blocks} layer(s)"),
         "tuned": "image projection, text projection" + (f", last {config.unlocked_text_blocks} MiniLM layer(s)" if config.unlocked_text_blocks else "") + ", temperature",
@@ -226,7 +226,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> Path:
     from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    data = save(state, metadata={"format": "pt", "model": "m3el-mini-dual", "tag": SAMPLE_CLIP_TAG})
+    data = save(state)  # no metadata: its order in the header is not stable between processes
     return atomic_write_with(path, lambda handle: handle.write(data))
 
 
