@@ -160,7 +160,7 @@ def _sample_clip_weights() -> Path:
     if not path.is_file():
         raise ModelUnavailable(
             f"{SAMPLE_MODEL} ({SAMPLE_CLIP_TAG}): no pretrained weights at {path}; build them with "
-            f"`m3el pretrain` (about 4 minutes on 2 CPU cores; `make book` does it in chapter 03)"
+            f"`m3el pretrain` (`make book` does it in chapter 03)"
         )
     return path
 
