@@ -306,10 +306,47 @@ def run_synth_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_pretrain(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("pretrain", help="the sample's miniature CLIP: LiT-style image-text pretraining on the committed corpus")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: where the sample profile's model looks)")
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: data/pretrain_corpus)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs (quick runs, tests)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-cache", action="store_true", help="recompute the locked towers' features")
+    parser.set_defaults(func=run_pretrain)
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from .models.pretrain import PretrainConfig, pretrain
+    from .models.pretrain_corpus import CorpusError
+
+    changes = {"limit": args.limit, "seed": args.seed, "cache_features": not args.no_cache}
+    if args.corpus is not None:
+        changes["corpus"] = str(args.corpus)
+    for name in ("epochs", "batch_size", "warmup_steps"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    try:
+        result = pretrain(args.out, PretrainConfig(**changes))
+    except (CorpusError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = result.summary
+    final = summary["final"]
+    print(f"pretrained on {summary['train_pairs']} pairs ({summary['heldout_pairs']} held out) in {summary['seconds']['total']:.0f} s "
+          f"(CPU {summary['cpu_seconds']:.0f} s); held-out R@1 picture->caption {final.get('heldout_i2t_r1', float('nan')):.3f}, "
+          f"caption->picture {final.get('heldout_t2i_r1', float('nan')):.3f}")
+    print(f"weights: {result.weights_path}\ncorpus:  {result.out_dir / 'corpus.jsonl'}")
+    return 0
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_train, add_book,
-    add_synth_release,
+    add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_pretrain, add_train,
+    add_book, add_synth_release,
 ]
 
 

@@ -6,7 +6,8 @@ Everything lives under one root, `M3EL_HOME` (default: `.m3el/` in the project c
     $M3EL_HOME/cache/                 downloads, embedding cache, HTTP cache, model weights
     $M3EL_HOME/results/<profile>/     tables, figures, checkpoints, each with provenance
 
-Profiles: `sample` (default) is the embedded M³EL-mini sample, the assembled sample model, CPU;
+Profiles: `sample` (default) is the embedded M³EL-mini sample, the sample model with the weights of
+`m3el pretrain` (its miniature CLIP), CPU;
 `full` is the real 79,625-instance release, CLIP ViT-B/32 with OpenAI weights, GPU if present.
 `M3EL_PROFILE` picks the default profile.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 SNAPSHOT_DIR = PROJECT_ROOT / "data" / "snapshot"
+PRETRAIN_CORPUS_DIR = PROJECT_ROOT / "data" / "pretrain_corpus"  # the sample CLIP's picture-caption pairs
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 BOOK_DIR = PROJECT_ROOT / "book"
 SAMPLE_DATASET_NAME = "m3el-mini"
@@ -64,7 +66,7 @@ class Profile:
     name: str
     dataset: str  # dataset name under data_dir()
     model: str  # model name understood by m3el_lib.models.loading
-    pretrained: str  # open_clip pretrained tag or "" for the sample model
+    pretrained: str  # open_clip pretrained tag, or "sample-clip" for the sample model's own pretraining
     device: str  # "cpu" or "auto" (cuda when available)
     description: str
 
@@ -74,9 +76,9 @@ PROFILES: dict[str, Profile] = {
         name="sample",
         dataset=SAMPLE_DATASET_NAME,
         model="m3el-mini-dual",
-        pretrained="",
+        pretrained="sample-clip",  # the weights of `m3el pretrain` (the sample's miniature CLIP)
         device="cpu",
-        description="M³EL-mini (built from the committed snapshot), sample dual encoder, CPU",
+        description="M³EL-mini (built from the committed snapshot), sample dual encoder pretrained by `m3el pretrain`, CPU",
     ),
     "full": Profile(
         name="full",

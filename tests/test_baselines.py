@@ -140,7 +140,7 @@ def test_cli_evaluate_reports_bad_input(synthetic, tmp_path, capsys):
 
 
 def test_profile_models_are_the_sample_dual_encoder_and_zero_shot_clip():
-    assert baselines.profile_model_spec("sample") == ModelSpec("m3el-mini-dual", None)
+    assert baselines.profile_model_spec("sample") == ModelSpec("m3el-mini-dual", "sample-clip")
     assert baselines.profile_model_spec("full") == ModelSpec("ViT-B-32", "openai")
     names = [name for name, _ in baselines.baseline_scorers("full", [ModelSpec("ViT-B-16", "openai")])]
     assert names == [baselines.CHANCE, baselines.TFIDF, baselines.MINILM, baselines.EFFICIENTNET, "ViT-B-32", "ViT-B-16"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config
+from ..fsutil import sha256_bytes, sha256_file
 from .io import Dataset, DatasetError, dataset_checksum, load_dataset
 from .registrations import registered_dataset_path
 from .registry import unavailable_message
@@ -86,6 +87,13 @@ def data_identity(profile: str | None = None) -> tuple[str, str]:
 
         if not config.SNAPSHOT_DIR.is_dir():
             return "no-snapshot", f"{config.SNAPSHOT_DIR} (missing)"
-        return snapshot_checksum(config.SNAPSHOT_DIR), "the committed snapshot data/snapshot/ that M³EL-mini is built from"
+        snapshot = snapshot_checksum(config.SNAPSHOT_DIR)
+        corpus_index = config.PRETRAIN_CORPUS_DIR / "pairs.jsonl.gz"
+        if not corpus_index.is_file():
+            return snapshot, "the committed snapshot data/snapshot/ that M³EL-mini is built from"
+        # The sample CLIP's corpus is data too (chapter 03 trains on it): its index lists every picture by sha256.
+        return (sha256_bytes(f"{snapshot}\0{sha256_file(corpus_index)}".encode()),
+                "the committed snapshot data/snapshot/ that M³EL-mini is built from and the sample CLIP's "
+                "pretraining corpus data/pretrain_corpus/ (its index)")
     ref = resolve_dataset(profile=chosen.name, build=False)
     return ref.checksum(), f"the record files of the M³EL release at {ref.path}"

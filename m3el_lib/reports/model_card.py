@@ -64,7 +64,7 @@ def render_model_card(summary: dict[str, Any], history: dict[str, Any], test_row
         "- A worked example of the method on the small M³EL-mini sample (built from an offline snapshot, not the "
         "paper's release); its numbers are not comparable to the paper's.",
         "- The entity-view alignment learns the pictures of entities that appear among the training candidates; "
-        "test accuracy is reported separately for gold entities seen and unseen in training (notebook 05).",
+        "test accuracy is reported separately for gold entities seen and unseen in training (notebook 06).",
         "- Not a general-purpose image-text model: trained on a few hundred cross-modal examples.",
     ]
     return "\n".join(lines) + "\n"

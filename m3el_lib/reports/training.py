@@ -19,14 +19,13 @@ from ..models.encoders import load_image, picture_path
 from ..training.experiments import ExperimentResult
 from .style import new_figure, style
 
-UNTRAINED = "m3el-mini-dual (sample-towers)"
 
 
 def baseline_frame(profile: str | None = None):
     """The baseline rows (one per model, task, topic, mode) that `run_baselines` wrote."""
     path = paths.results_dir(profile) / "baselines" / "baselines.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: run the baselines first (notebook 03, or baselines.run_baselines)")
+        raise FileNotFoundError(f"{path}: run the baselines first (notebook 04, or baselines.run_baselines)")
     return pd.read_csv(path)
 
 

@@ -132,7 +132,7 @@ class TrainConfig:
 
 
 # Presets. `sample` fits the 2-core CPU budget (under 10 minutes with the frozen parts computed
-# once; measured in notebook 04): the image tower learns its last stage, the text tower its
+# once; measured in notebook 05): the image tower learns its last stage, the text tower its
 # projection only (one MiniLM layer costs ~1.5 s per 256 texts per step here), both towers'
 # frozen outputs are computed once. `full` is the paper-scale run: CLIP ViT-B/32 (openai), every
 # parameter, bf16 on GPUs, pictures decoded by DataLoader workers.

@@ -1,4 +1,4 @@
-"""The CLIP_ND runs the book shows (notebook 04) and what the full run would need.
+"""The CLIP_ND runs the book shows (notebook 05) and what the full run would need.
 
 - `SAMPLE_RUNS` / `FULL_RUNS`: the committed config files of CLIP_ND and its ablations.
 - `run_experiment`: train one config (timed end to end: model, data, frozen-prefix stores and the

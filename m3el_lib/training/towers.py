@@ -204,12 +204,13 @@ class HFTextSplit(Split):
 
     def prefix(self, tokens: torch.Tensor) -> Inputs:
         mask = self._mask(tokens)
+        # Trim the padding every text shares: padded positions never affect real ones (and short
+        # captions padded to the context length would cost several times their own length).
+        length = max(int(mask.sum(dim=1).max()), 1)
+        tokens, mask = tokens[:, :length], mask[:, :length]
         if self.blocks == 0:
             out = self.text.transformer(input_ids=tokens, attention_mask=mask)
             return self.text.pooler(out, mask)
-        # Trim the padding every text shares: padded positions never affect real ones.
-        length = max(int(mask.sum(dim=1).max()), 1)
-        tokens, mask = tokens[:, :length], mask[:, :length]
         hidden = self.text.transformer.embeddings(input_ids=tokens)
         hidden = self._layers(hidden, mask, _first(self.text.transformer.encoder.layer, self.blocks))
         return {"hidden": hidden, "mask": mask}

@@ -17,7 +17,7 @@
 # **Goal.** Train the paper's model, CLIP_ND (a CLIP dual encoder fine-tuned on M³EL with a
 # "modality-augmented training strategy"), so that one model serves all 9 tasks; do it on the
 # sample within a CPU budget (under 10 minutes on a 2-core machine), show the loss and validation
-# curves, train the ablations notebook 05 compares against, and say what the full run needs.
+# curves, train the ablations notebook 06 compares against, and say what the full run needs.
 #
 # **Our reading of "modality-augmented training"** (the paper gives the name, not the recipe):
 # every epoch shows each training instance once, in one (mention modality, entity modality)
@@ -28,17 +28,19 @@
 # the row's entity modality), so the instance's own same-name candidates are hard negatives.
 # TI is the same fusion as in evaluation (normalised sum of text and picture embeddings).
 #
-# **Our addition, shown separately.** On the sample, pairings alone do not teach the two towers
-# to meet: only ~360 training instances have pictures, and no test entity is a training gold. We
-# add an *entity-view alignment* term: every entity in the pool is also shown in its other
+# **Our addition, shown separately.** On the sample only ~360 training instances have pictures,
+# and no test entity is a training gold, so the pairings alone give the towers little to align
+# on. We add an *entity-view alignment* term: every entity in the pool is also shown in its other
 # modality, and its picture must be found from its text (and back) among the pool's entities.
 # It uses knowledge-base records (an entity's name, description and picture), never which
 # candidate is a mention's gold. The ablations isolate it: CLIP_ND (pairings + alignment),
 # pairings without alignment, and a single pairing (T-T) without it.
 #
-# **What learns on the sample.** The sample model's towers are pretrained (EfficientNet-Lite0 on
-# ImageNet, MiniLM-L6 sentences); we train the image tower's last stage and both projection heads
-# (and the temperature). The frozen parts give the same output every epoch, so they are computed
+# **Where it starts, what learns on the sample.** As the paper's CLIP_ND starts from CLIP, the
+# sample's starts from the sample's miniature CLIP (chapter 03: EfficientNet-Lite0 and MiniLM-L6
+# towers whose projections were pretrained on ~5,000 picture-caption pairs disjoint from
+# M³EL-mini), the zero-shot "existing model" of chapter 04. We train the image tower's last stage
+# and both projection heads (and the temperature). The frozen parts give the same output every epoch, so they are computed
 # once per text and picture (and kept on disk); each step runs only the trainable suffix. A test
 # checks that this is exact: the same losses as running the whole towers.
 
@@ -140,7 +142,7 @@ display(pd.DataFrame([{
 # ## Curves
 #
 # Training loss per optimiser step and validation Acc@1 per epoch (the val split; early stopping
-# keeps the best epoch's weights). The test split is scored in notebook 05 with the project's
+# keeps the best epoch's weights). The test split is scored in notebook 06 with the project's
 # evaluator.
 
 # %%
@@ -223,6 +225,6 @@ display(Markdown(
     f"({main.summary['global_step']} steps, stopped: {main.summary['stopped']}); its best validation "
     f"Acc@1 averaged over the 9 tasks is {100 * main.summary['best_metric']:.1f}%, with the cross-modal "
     + ", ".join(f"{t} {100 * v:.1f}%" for t, v in cross.items())
-    + ". The ablations and the test-set comparison with the baselines, with intervals, are in notebook 05. "
+    + ". The ablations and the test-set comparison with the baselines, with intervals, are in notebook 06. "
     f"The full run is estimated at {estimate['GPU hours (estimate)']['A100 (bf16 dense)']:.1f} A100 hours "
     f"(an estimate under the stated assumptions)."))
