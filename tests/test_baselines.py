@@ -10,6 +10,7 @@ from m3el_lib.evaluation import baselines
 from m3el_lib.evaluation import pipeline
 from m3el_lib.evaluation.baselines import ChanceScorer, EfficientNetEncoder, MiniLMEncoder, ModelSpec, TfidfScorer
 from m3el_lib.evaluation.pipeline import run_baselines
+from m3el_lib.reports.baseline_tables import mention_picture_table
 from m3el_lib.cli import main
 from m3el_lib.models.encoders import encode_images, encode_texts
 from m3el_lib.evaluation.metrics import evaluate
@@ -115,7 +116,7 @@ def test_run_baselines_writes_csv_and_json_with_provenance(synthetic, monkeypatc
     slices = pd.read_csv(report.slices_path)
     assert len(slices) == len(report.slice_frame()) and set(slices["mention_picture"]) == {"distinct"}
     assert json.loads(report.slices_path.with_name(report.slices_path.name + ".provenance.json").read_text())["data_checksum"] == synthetic.checksum
-    table = baselines.mention_picture_table(report.slice_frame())
+    table = mention_picture_table(report.slice_frame())
     assert list(table.index) == ["I-T", "I-I", "I-TI", "TI-T", "TI-I", "TI-TI"]
     assert (table[("n", "m3el-tiny-random (random)", "distinct")] == frame[(frame["model"] == "m3el-tiny-random (random)")
             & (frame["topic"] == "all") & (frame["mode"] == "candidates")].set_index("task")["n"].reindex(table.index)).all()

@@ -80,9 +80,14 @@ class BaselineReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     csv_path: Path | None = None
     json_path: Path | None = None
+    slices_path: Path | None = None  # baselines_by_mention_picture.csv
 
     def frame(self):
-            return pd.DataFrame([row for result in self.results for row in result.rows()])
+        return pd.DataFrame([row for result in self.results for row in result.rows()])
+
+    def slice_frame(self):
+        """Rows by mention-picture kind (distinct / augmented) for the tasks whose mention shows a picture."""
+        return pd.DataFrame([row for result in self.results for row in result.slice_rows()])
 
 
 def run_baselines(

@@ -177,10 +177,20 @@ def load_model(
     )
 
 
+WEIGHTS_FILE = "model.safetensors"
+
+
+def default_output_dir() -> Path:
+    """Where the sample profile's model looks for the pretrained weights."""
+    return config.results_dir("sample") / "sample_clip"
+
+
+def default_weights_path() -> Path:
+    return default_output_dir() / WEIGHTS_FILE
+
+
 def _sample_clip_weights() -> Path:
     """The weights `m3el pretrain` writes for the sample profile; a clear error when not built yet."""
-    from .pretrain import default_weights_path
-
     path = default_weights_path()
     if not path.is_file():
         raise ModelUnavailable(

@@ -37,10 +37,8 @@ import torch.nn.functional as F
 
 from .. import config as paths
 from ..fsutil import atomic_write_json, atomic_write_with
-from .loading import SAMPLE_CLIP_TAG, channels_last, weights_hash
+from .loading import SAMPLE_CLIP_TAG, WEIGHTS_FILE, channels_last, default_output_dir, default_weights_path, weights_hash  # noqa: F401 - where `m3el pretrain` writes
 from .pretrain_corpus import CORPUS_DIR, Corpus, load_corpus
-
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
@@ -65,15 +63,6 @@ class PretrainResult:
     weights_path: Path
     history: list[dict[str, float]]
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def default_output_dir() -> Path:
-    """Where the sample profile's model looks for the pretrained weights."""
-    return paths.results_dir("sample") / "sample_clip"
-
-
-def default_weights_path() -> Path:
-    return default_output_dir() / WEIGHTS_FILE
 
 
 def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = None, progress: Any = None) -> PretrainResult:
