@@ -229,7 +229,10 @@ def test_a_failing_notebook_names_the_notebook_cell_and_error(tmp_path):
 def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp_path):
     from m3el_lib.book.browser import static_external_references
 
-    job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py", title="Tiny chapter")])
+    from m3el_lib.data.synthetic import write_synthetic_dataset
+
+    gallery_data = write_synthetic_dataset(tmp_path / "syn", n=12, image_every=2)
+    job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py", title="Tiny chapter")], gallery_data=gallery_data)
     result = book.make_book(job, log=lambda _: None)
     assert result.rebuilt and result.index.exists()
     chapter = result.chapter_pages()[0]
@@ -238,6 +241,14 @@ def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp
     assert (result.html_dir / "data_card.html").exists() and (result.html_dir / "references.html").exists()
     assert static_external_references(result.html_dir) == []
     assert "THEBE_JS_URL" not in html
+    # The instance gallery: one figure per task, drawn from the data, each with its alt text.
+    gallery = (result.html_dir / "instances.html").read_text(encoding="utf-8")
+    assert gallery.count('alt="Task ') == 9 and "syn-" in gallery
+    assert len(list((result.html_dir / "_images").glob("T*-*.png"))) + len(list((result.html_dir / "_images").glob("I*-*.png"))) == 9
+    # Maths is typeset by the MathJax copied into the book, never by a CDN.
+    methods = (result.html_dir / "methods.html").read_text(encoding="utf-8")
+    assert 'src="_static/mathjax/tex-chtml.js"' in methods and (result.html_dir / "_static/mathjax/tex-chtml.js").is_file()
+    assert methods.count('<div class="math notranslate nohighlight">') >= 8
 
     again = book.make_book(job, log=lambda _: None)
     assert not again.rebuilt and [r.status for r in again.runs] == ["cached"]

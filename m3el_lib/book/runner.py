@@ -141,6 +141,7 @@ class BookJob:
     project_root: Path = config.PROJECT_ROOT
     parameters: dict[str, Any] = field(default_factory=dict)  # extra papermill parameters
     data: tuple[str, str] | None = None  # (checksum, description); computed when None
+    gallery_data: Path | None = None  # the dataset the instance gallery is drawn from; the profile's when None
 
     @property
     def work_dir(self) -> Path:
@@ -398,7 +399,7 @@ def execute_all(job: BookJob, force: bool = False, log: Log = print) -> list[Not
 # ---------------------------------------------------------------------------- the book
 
 
-def stage_book(job: BookJob, runs: list[NotebookRun]) -> Path:
+def stage_book(job: BookJob, runs: list[NotebookRun], log: Log = print) -> Path:
     """Copy the book's own pages, the executed notebooks and the generated figures into one
     source folder (so `book/` holds only committed files and each profile its own build)."""
     from .figures import draw_task_grid
@@ -412,7 +413,27 @@ def stage_book(job: BookJob, runs: list[NotebookRun]) -> Path:
         shutil.copyfile(run.executed, chapters / run.executed.name)
     draw_task_grid(source / "figures" / "nine_tasks.png")
     atomic_write_text(source / "generated" / "snapshot_sources.md", snapshot_sources_markdown(config.SNAPSHOT_DIR))
+    atomic_write_text(source / "generated" / "instances.md", instance_gallery_markdown(job, source, log))
     return source
+
+
+def instance_gallery_markdown(job: BookJob, source: Path, log: Log = print) -> str:
+    """Draw one instance per task from the profile's dataset (as the notebooks left it) into
+    `figures/instances/` of the staged book; the page body that shows them."""
+    from ..reports.gallery import write_gallery
+    from .figures import gallery_markdown
+
+    with _environment({"M3EL_HOME": str(job.home)}):
+        try:
+            ref = resolve_dataset(job.gallery_data, profile=job.profile, build=False)
+            dataset = ref.load()
+        except (DatasetError, OSError) as err:
+            log(f"  no instance gallery: {err}")
+            return (f"*No instance gallery in this build: the `{job.profile}` profile's dataset could not be "
+                    f"read ({err}).*\n")
+        written = write_gallery(dataset, source / "figures" / "instances")
+    log(f"  drew {len(written)} instance(s) of {ref.name} for the gallery")
+    return gallery_markdown(written, ref.name, ref.checksum())
 
 
 def snapshot_sources_markdown(snapshot_dir: Path) -> str:
@@ -496,7 +517,7 @@ def make_book(job: BookJob | None = None, force: bool = False, log: Log = print)
         log(f"book ({job.profile} profile): {len(job.notebooks)} notebook(s) in "
             f"{job.notebooks[0].parent if job.notebooks else 'notebooks/ (none found)'}")
         runs = execute_all(job, force=force, log=log)
-        source = stage_book(job, runs)
+        source = stage_book(job, runs, log=log)
         rebuilt = build_book(job, source, log=log)
     result = BookResult(runs, job.html_dir, rebuilt)
     log(f"The book is at {result.index}\n  open file://{result.index}")

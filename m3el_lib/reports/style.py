@@ -21,6 +21,8 @@ from ..data.provenance import write_provenance
 from ..fsutil import atomic_write_bytes
 
 PALETTE = "colorblind"
+GOLD_COLOUR = "#0072B2"  # the mark of a gold answer (Okabe-Ito blue: dark in grey-scale too)
+NEUTRAL_COLOUR = "0.55"  # frames and guides that carry no data
 # One style for every figure: seaborn's whitegrid at notebook scale, text kept as text in SVG.
 RC = {"svg.fonttype": "none", "svg.hashsalt": "m3el", "figure.dpi": 100, "savefig.dpi": 150,
       "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
