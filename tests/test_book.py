@@ -115,6 +115,43 @@ def test_provenance_goes_after_the_title_and_replaces_an_old_one():
     assert book.PROVENANCE_TAG in notebook.cells[2].metadata["tags"]
 
 
+def test_plumbing_is_folded_by_rule_and_every_output_kept():
+    v4 = nbformat.v4
+    markdown_output = v4.new_output("display_data", data={"text/markdown": "The value is **3**."})
+    figure_output = v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    notebook = v4.new_notebook(cells=[
+        v4.new_markdown_cell("# Title"),
+        v4.new_code_cell("profile = 'sample'", metadata={"tags": ["parameters"]}),
+        v4.new_code_cell("# Parameters\nprofile = 'full'\n", metadata={"tags": ["injected-parameters"]}),
+        v4.new_code_cell("import json\nfrom pathlib import Path\nprint('ready')",
+                         outputs=[v4.new_output("stream", name="stdout", text="ready\n")]),
+        v4.new_code_cell("display(Markdown(f'The value is **{x}**.'))", outputs=[markdown_output]),
+        v4.new_code_cell("import numpy as np\nfig = plot(np.arange(3))", outputs=[figure_output]),
+        v4.new_code_cell("table", outputs=[markdown_output, figure_output]),
+        v4.new_code_cell("secret = 1", metadata={"tags": ["remove-input"]}),
+    ])
+    before = [len(cell.get("outputs", [])) for cell in notebook.cells]
+    added = book.fold_plumbing(notebook)
+    assert added == [(1, "hide-input"), (2, "remove-cell"), (3, "hide-input"), (4, "hide-input")]
+    tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
+    assert tags[5] == [] and tags[6] == []  # a later import cell and a figure stay unfolded
+    assert tags[7] == ["remove-input"]  # the author's own tag is left alone
+    assert [len(cell.get("outputs", [])) for cell in notebook.cells] == before
+    assert book.fold_plumbing(notebook) == []  # idempotent
+
+
+def test_download_links_go_into_the_provenance_note():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    book.insert_provenance(notebook, "```{admonition} Provenance of this page\n:class: note\n- **profile**: `sample`\n```\n")
+    book.add_download_links(notebook, "01_intro")
+    note = notebook.cells[1].source
+    assert note.rstrip().endswith("```") and note.count("```") == 2
+    assert "{download}`the executed notebook (01_intro.ipynb) <../downloads/01_intro.ipynb>`" in note
+    assert "<../downloads/01_intro.py>`" in note
+    with pytest.raises(ValueError, match="no provenance note"):
+        book.add_download_links(nbformat.v4.new_notebook(cells=[]), "02_x")
+
+
 def test_an_error_output_is_refused_even_without_an_exception():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1/0", outputs=[
         nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])])])
@@ -241,6 +278,10 @@ def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp
     assert (result.html_dir / "data_card.html").exists() and (result.html_dir / "references.html").exists()
     assert static_external_references(result.html_dir) == []
     assert "THEBE_JS_URL" not in html
+    # The chapter offers its executed notebook and its source, copied into the book.
+    downloads = sorted(p.name for p in (result.html_dir / "_downloads").rglob("01_tiny.*"))
+    assert downloads == ["01_tiny.ipynb", "01_tiny.py"] and 'href="../_downloads/' in html
+    assert "tag_hide-input" in html and "injected-parameters" not in html
     # The instance gallery: one figure per task, drawn from the data, each with its alt text.
     gallery = (result.html_dir / "instances.html").read_text(encoding="utf-8")
     assert gallery.count('alt="Task ') == 9 and "syn-" in gallery

@@ -11,8 +11,11 @@ build the Jupyter Book (1.x) from the executed notebooks, strictly and without e
    re-executed notebook re-executes the ones after it). Jupyter's own cache keys on code cells
    alone, which misses a change in the library;
 3. a provenance note (profile, commit, data checksum, date, parameters) goes on every executed
-   page, then the book is built with `jupyter-book build --all -W --keep-going` and execution
-   off; an identical set of sources is not rebuilt;
+   page; when the book is staged each chapter gets its plumbing folded by one mechanical rule
+   (`fold_plumbing`), download links to its executed `.ipynb` and `.py` source, and the generated
+   pages (the task grid, the instance gallery drawn from the data) are written; then the book is
+   built with `jupyter-book build --all -W --keep-going` and execution off; an identical set of
+   sources is not rebuilt;
 4. the path of the HTML is printed.
 
 A failing notebook stops everything with the notebook, the cell (number and line in the `.py`)
@@ -399,6 +402,87 @@ def execute_all(job: BookJob, force: bool = False, log: Log = print) -> list[Not
 # ---------------------------------------------------------------------------- the book
 
 
+# ---------------------------------------------------------------------------- chapter pages
+
+# Tags MyST-NB understands: hide-input folds a cell's code under a "Show code cell source" toggle
+# (its outputs stay visible); remove-cell drops the cell from the page.
+FOLDING_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output", "remove-cell"}
+IMPORT_LINE = re.compile(r"^(import\s|from\s+\S+\s+import\s)")
+DOWNLOADS = "downloads"  # folder of the staged book with each chapter's notebook files
+
+
+def _tags(cell: Any) -> list[str]:
+    return cell.setdefault("metadata", {}).setdefault("tags", [])
+
+
+def _imports(source: str) -> bool:
+    return any(IMPORT_LINE.match(line) for line in source.splitlines())
+
+
+def _shows_prose_only(cell: Any) -> bool:
+    """A code cell whose every output is Markdown it displayed (prose assembled in code)."""
+    outputs = cell.get("outputs", [])
+    return bool(outputs) and all(o.get("output_type") == "display_data" and "text/markdown" in o.get("data", {})
+                                 for o in outputs)
+
+
+def fold_plumbing(notebook: Any) -> list[tuple[int, str]]:
+    """Tag the cells a reader need not read first, so the story comes first; (cell, tag) added.
+
+    The rule is mechanical, so notebooks need no per-cell tags: papermill's injected-parameters
+    cell is removed (the provenance note lists the parameters that ran); the default `parameters`
+    cell, the first code cell that imports, and cells whose only output is Markdown they built get
+    `hide-input` (the code folds, the reader can unfold it, every output stays). A cell that
+    already has a hide-/remove- tag is left as its author tagged it.
+    """
+    added = []
+    imports_seen = False
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = _tags(cell)
+        first_import = not imports_seen and "parameters" not in tags and _imports(cell.get("source", ""))
+        imports_seen = imports_seen or first_import
+        if FOLDING_TAGS & set(tags):
+            continue
+        if "injected-parameters" in tags:
+            tag = "remove-cell"
+        elif "parameters" in tags or first_import or _shows_prose_only(cell):
+            tag = "hide-input"
+        else:
+            continue
+        tags.append(tag)
+        added.append((index, tag))
+    return added
+
+
+def add_download_links(notebook: Any, stem: str) -> None:
+    """Offer the chapter's executed notebook and its py:percent source at the end of its
+    provenance note (`{download}` copies them into the built book: offline)."""
+    links = (f"- **download**: {{download}}`the executed notebook ({stem}.ipynb) <../{DOWNLOADS}/{stem}.ipynb>`, "
+             f"{{download}}`its source ({stem}.py, Jupytext py:percent) <../{DOWNLOADS}/{stem}.py>`\n")
+    for cell in notebook.cells:
+        if PROVENANCE_TAG in cell.get("metadata", {}).get("tags", []):
+            body = cell.source.rstrip()
+            if body.endswith("```"):
+                cell.source = body[:-3].rstrip("\n") + "\n" + links + "```\n"
+                return
+    raise ValueError(f"chapter {stem}: no provenance note to add the download links to")
+
+
+def stage_chapter(run: NotebookRun, chapters: Path, downloads: Path) -> Path:
+    """The chapter page: the executed notebook with its plumbing folded and its download links;
+    the notebook and its source, as they are, beside it for download."""
+    import nbformat
+
+    shutil.copyfile(run.executed, downloads / run.executed.name)
+    shutil.copyfile(run.source, downloads / f"{run.name}.py")
+    notebook = nbformat.read(run.executed, as_version=4)
+    fold_plumbing(notebook)
+    add_download_links(notebook, run.name)
+    return atomic_write_text(chapters / run.executed.name, nbformat.writes(notebook))
+
+
 def stage_book(job: BookJob, runs: list[NotebookRun], log: Log = print) -> Path:
     """Copy the book's own pages, the executed notebooks and the generated figures into one
     source folder (so `book/` holds only committed files and each profile its own build)."""
@@ -407,10 +491,11 @@ def stage_book(job: BookJob, runs: list[NotebookRun], log: Log = print) -> Path:
     source = job.source_dir
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(job.book_dir, source, ignore=shutil.ignore_patterns("_build", "__pycache__", ".ipynb_checkpoints"))
-    chapters = source / CHAPTERS
+    chapters, downloads = source / CHAPTERS, source / DOWNLOADS
     chapters.mkdir(parents=True, exist_ok=True)
+    downloads.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        shutil.copyfile(run.executed, chapters / run.executed.name)
+        stage_chapter(run, chapters, downloads)
     draw_task_grid(source / "figures" / "nine_tasks.png")
     atomic_write_text(source / "generated" / "snapshot_sources.md", snapshot_sources_markdown(config.SNAPSHOT_DIR))
     atomic_write_text(source / "generated" / "instances.md", instance_gallery_markdown(job, source, log))
