@@ -152,6 +152,24 @@ def test_download_links_go_into_the_provenance_note():
         book.add_download_links(nbformat.v4.new_notebook(cells=[]), "02_x")
 
 
+def test_every_picture_output_gets_an_alt_text():
+    v4 = nbformat.v4
+    png = {"image/png": "iVBORw0KGgo="}
+    with_alt = v4.new_output("display_data", data=png, metadata={"image/png": {"alt": "Chart: Acc@1 per task", "width": 700}})
+    notebook = v4.new_notebook(cells=[
+        v4.new_markdown_cell("## Pictures\nThe mention pictures of three entities, side by side. Then more."),
+        v4.new_code_cell("show()", outputs=[v4.new_output("display_data", data=png)]),
+        v4.new_code_cell("plot()", outputs=[with_alt, v4.new_output("display_data", data=png)]),
+        v4.new_code_cell("print(1)", outputs=[v4.new_output("stream", name="stdout", text="1")]),
+        v4.new_code_cell("mine()", outputs=[v4.new_output("display_data", data=png)],
+                         metadata={"mystnb": {"image": {"alt": "the author's words"}}}),
+    ])
+    assert book.set_figure_alt_texts(notebook) == 2
+    alts = [cell.metadata.get("mystnb", {}).get("image", {}).get("alt") for cell in notebook.cells]
+    fallback = "Figure: The mention pictures of three entities, side by side."
+    assert alts == [None, fallback, f"Chart: Acc@1 per task | {fallback}", None, "the author's words"]
+
+
 def test_an_error_output_is_refused_even_without_an_exception():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1/0", outputs=[
         nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])])])

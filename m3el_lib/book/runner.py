@@ -456,6 +456,53 @@ def fold_plumbing(notebook: Any) -> list[tuple[int, str]]:
     return added
 
 
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+
+def _first_sentence(markdown: str) -> str:
+    lines = [line.strip() for line in markdown.splitlines() if line.strip()]
+    prose = [line for line in lines if not line.startswith("#")]
+    text = " ".join(prose) if prose else " ".join(line.lstrip("#").strip() for line in lines)
+    text = re.sub(r"[*`_]|\{[a-z]+\}", "", text)
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return (match.group(1) if match else text)[:300]
+
+
+def set_figure_alt_texts(notebook: Any) -> int:
+    """Give every cell that shows a picture the alt text MyST-NB puts on its `<img>`s.
+
+    The text is the one the library put in the output's metadata (`reports.style.figure_png`);
+    for a picture without one, the first sentence of the Markdown cell before it (the notebooks
+    say what a figure shows before showing it). A cell whose author set an alt keeps it.
+    Returns how many cells got one.
+    """
+    set_cells = 0
+    last_markdown = ""
+    for cell in notebook.cells:
+        if cell.get("cell_type") == "markdown":
+            last_markdown = cell.get("source", "") if PROVENANCE_TAG not in cell.get("metadata", {}).get("tags", []) else last_markdown
+            continue
+        images = [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")
+                  and any(kind in o.get("data", {}) for kind in IMAGE_TYPES)]
+        options = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+        if not images or options.get("alt"):
+            if not options:
+                cell.metadata["mystnb"].pop("image")
+            if not cell.metadata["mystnb"]:
+                cell.metadata.pop("mystnb")
+            continue
+        fallback = f"Figure: {_first_sentence(last_markdown)}" if last_markdown.strip() else "Figure (described in the text)."
+        texts = []
+        for output in images:
+            kind = next(kind for kind in IMAGE_TYPES if kind in output["data"])
+            alt = output.get("metadata", {}).get(kind, {}).get("alt") or fallback
+            if alt not in texts:
+                texts.append(alt)
+        options["alt"] = " | ".join(texts)
+        set_cells += 1
+    return set_cells
+
+
 def add_download_links(notebook: Any, stem: str) -> None:
     """Offer the chapter's executed notebook and its py:percent source at the end of its
     provenance note (`{download}` copies them into the built book: offline)."""
@@ -479,6 +526,7 @@ def stage_chapter(run: NotebookRun, chapters: Path, downloads: Path) -> Path:
     shutil.copyfile(run.source, downloads / f"{run.name}.py")
     notebook = nbformat.read(run.executed, as_version=4)
     fold_plumbing(notebook)
+    set_figure_alt_texts(notebook)
     add_download_links(notebook, run.name)
     return atomic_write_text(chapters / run.executed.name, nbformat.writes(notebook))
 

@@ -17,7 +17,7 @@ from ..data.schema import TASK_NAMES
 from ..evaluation.subsets import Prediction
 from ..models.encoders import load_image, picture_path
 from ..training.experiments import ExperimentResult
-from .style import new_figure, style
+from .style import legend_outside, new_figure, style
 
 UNTRAINED = "m3el-mini-dual (sample-towers)"
 
@@ -145,7 +145,7 @@ def _entity_line(entity) -> str:
 def plot_curves(results: list[ExperimentResult], tasks: tuple[str, ...] = ("T-I", "I-T", "T-T")):
     """Training loss per step (left) and validation Acc@1 per epoch (right; mean and some tasks)."""
     with style():
-        fig = new_figure(12, 4.2)
+        fig = new_figure(7.0, 3.6)
         left, right = fig.subplots(1, 2)
         for result in results:
             train = result.history["train"]
@@ -159,6 +159,5 @@ def plot_curves(results: list[ExperimentResult], tasks: tuple[str, ...] = ("T-I"
                     right.plot(epochs, [r[key] for r in val], dash, color=line.get_color(), lw=1, label=f"{result.label}: {task}")
         left.set(xlabel="optimiser step", ylabel="training loss (InfoNCE)", title="training loss")
         right.set(xlabel="epoch", ylabel="validation Acc@1", title="validation accuracy (val split)", ylim=(0, 1.02))
-        left.legend(fontsize=7)
-        right.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        legend_outside(fig, columns=2, fontsize=8)
     return fig
