@@ -60,8 +60,9 @@ from m3el_lib import config
 from m3el_lib.data.datasets import open_dataset
 from m3el_lib.data.schema import TASK_NAMES
 from m3el_lib.training.data import build_examples, epoch_plan
+from m3el_lib.reports.training import plot_curves
 from m3el_lib.training.experiments import (
-    encodes_per_example, full_run_estimate, load_run, plot_curves, run_experiment, runs_for, vit_b32_step_costs,
+    encodes_per_example, full_run_estimate, load_run, run_experiment, runs_for, vit_b32_step_costs,
 )
 
 pd.set_option("display.width", 180)
