@@ -129,10 +129,12 @@ def test_plumbing_is_folded_by_rule_and_every_output_kept():
         v4.new_code_cell("import numpy as np\nfig = plot(np.arange(3))", outputs=[figure_output]),
         v4.new_code_cell("table", outputs=[markdown_output, figure_output]),
         v4.new_code_cell("secret = 1", metadata={"tags": ["remove-input"]}),
+        v4.new_code_cell("glue('n', 3, display=False)", outputs=[v4.new_output(
+            "display_data", data={"application/papermill.record/text/plain": "3"}, metadata={"scrapbook": {"name": "n"}})]),
     ])
     before = [len(cell.get("outputs", [])) for cell in notebook.cells]
     added = book.fold_plumbing(notebook)
-    assert added == [(1, "hide-input"), (2, "remove-cell"), (3, "hide-input"), (4, "hide-input")]
+    assert added == [(1, "hide-input"), (2, "remove-cell"), (3, "hide-input"), (4, "hide-input"), (8, "hide-input")]
     tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
     assert tags[5] == [] and tags[6] == []  # a later import cell and a figure stay unfolded
     assert tags[7] == ["remove-input"]  # the author's own tag is left alone
@@ -168,6 +170,8 @@ def test_every_picture_output_gets_an_alt_text():
     alts = [cell.metadata.get("mystnb", {}).get("image", {}).get("alt") for cell in notebook.cells]
     fallback = "Figure: The mention pictures of three entities, side by side."
     assert alts == [None, fallback, f"Chart: Acc@1 per task | {fallback}", None, "the author's words"]
+    assert book._first_sentence("Took **{glue:text}`secs:.0f` s**, see {ref}`the grid <fig-grid>`. More.") == \
+        "Took … s, see the grid."
 
 
 def test_an_error_output_is_refused_even_without_an_exception():

@@ -66,13 +66,15 @@ def test_a_hidden_cell_that_lost_its_output_is_found():
         v4.new_code_cell("import json\nprint(42)", outputs=[out], metadata={"tags": ["hide-input"]}),
         v4.new_code_cell("warn()", outputs=[v4.new_output("stream", name="stderr", text="w")], metadata={"tags": ["hide-input"]}),
         v4.new_code_cell("print(42)", outputs=[out]),
+        v4.new_code_cell("glue('n', 3, display=False)", metadata={"tags": ["hide-input"]}, outputs=[v4.new_output(
+            "display_data", data={"application/papermill.record/text/plain": "3"})]),
     ])
     shown = [{"classes": "cell tag_hide-input", "output": True}, {"classes": "cell tag_hide-input", "output": False},
-             {"classes": "cell", "output": True}]
+             {"classes": "cell", "output": True}, {"classes": "cell tag_hide-input", "output": False}]
     assert lost_hidden_outputs(shown, notebook) == []
     shown[0]["output"] = False
     assert lost_hidden_outputs(shown, notebook) == ["code cell 1 (hide-input) lost its output"]
-    assert "the page shows 2 code cells, its notebook has 3" in lost_hidden_outputs(shown[:2], notebook)
+    assert "the page shows 2 code cells, its notebook has 4" in lost_hidden_outputs(shown[:2], notebook)
 
 
 def test_formulas_typeset_by_the_bundled_mathjax_pass_and_untypeset_ones_fail(tmp_path):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write_bytes
+from .runner import is_glue_record
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -273,7 +274,8 @@ def lost_hidden_outputs(page_cells: list[dict[str, Any]], notebook: Any) -> list
 
     `page_cells`: the page's code cells in order (`classes`, `output`: whether it shows any);
     `notebook`: the notebook the page was built from. Cells tagged remove-cell are not on the page;
-    stderr is removed from every page by the book's configuration, so it does not count.
+    stderr is removed from every page by the book's configuration and glued values are shown in
+    the prose, not under their cell, so neither counts.
     """
     code = [c for c in notebook.cells if c.get("cell_type") == "code"
             and "remove-cell" not in c.get("metadata", {}).get("tags", [])]
@@ -284,7 +286,8 @@ def lost_hidden_outputs(page_cells: list[dict[str, Any]], notebook: Any) -> list
         tags = set(cell.get("metadata", {}).get("tags", []))
         if not tags & HIDING_TAGS or "remove-output" in tags:
             continue
-        outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        outputs = [o for o in cell.get("outputs", []) if not is_glue_record(o)
+                   and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         if outputs and not shown.get("output"):
             problems.append(f"code cell {number} ({', '.join(sorted(tags & HIDING_TAGS))}) lost its output")
     return problems

@@ -419,11 +419,21 @@ def _imports(source: str) -> bool:
     return any(IMPORT_LINE.match(line) for line in source.splitlines())
 
 
+GLUE_PREFIX = "application/papermill.record/"  # MyST-NB `glue(..., display=False)` stores values so
+
+
+def is_glue_record(output: Any) -> bool:
+    """An output that only stores a value for MyST-NB's glue roles (the page never shows it)."""
+    data = output.get("data", {})
+    return output.get("output_type") == "display_data" and bool(data) and all(k.startswith(GLUE_PREFIX) for k in data)
+
+
 def _shows_prose_only(cell: Any) -> bool:
-    """A code cell whose every output is Markdown it displayed (prose assembled in code)."""
+    """A code cell whose every output is Markdown it displayed (prose assembled in code) or a
+    value glued into the prose (computed for the text around it)."""
     outputs = cell.get("outputs", [])
-    return bool(outputs) and all(o.get("output_type") == "display_data" and "text/markdown" in o.get("data", {})
-                                 for o in outputs)
+    return bool(outputs) and all(is_glue_record(o) or (o.get("output_type") == "display_data"
+                                                       and "text/markdown" in o.get("data", {})) for o in outputs)
 
 
 def fold_plumbing(notebook: Any) -> list[tuple[int, str]]:
@@ -431,8 +441,9 @@ def fold_plumbing(notebook: Any) -> list[tuple[int, str]]:
 
     The rule is mechanical, so notebooks need no per-cell tags: papermill's injected-parameters
     cell is removed (the provenance note lists the parameters that ran); the default `parameters`
-    cell, the first code cell that imports, and cells whose only output is Markdown they built get
-    `hide-input` (the code folds, the reader can unfold it, every output stays). A cell that
+    cell, the first code cell that imports, and cells whose only outputs are Markdown they built or
+    values glued into the prose get `hide-input` (the code folds, the reader can unfold it, every
+    output stays). A cell that
     already has a hide-/remove- tag is left as its author tagged it.
     """
     added = []
@@ -463,7 +474,10 @@ def _first_sentence(markdown: str) -> str:
     lines = [line.strip() for line in markdown.splitlines() if line.strip()]
     prose = [line for line in lines if not line.startswith("#")]
     text = " ".join(prose) if prose else " ".join(line.lstrip("#").strip() for line in lines)
-    text = re.sub(r"[*`_]|\{[a-z]+\}", "", text)
+    # MyST roles: a glued value is not known here ("…"); other roles keep their visible text.
+    text = re.sub(r"\{glue(?::\w+)?\}`[^`]*`", "…", text)
+    text = re.sub(r"\{[\w:-]+\}`([^`<]*?)\s*(?:<[^`]*>)?`", r"\1", text)
+    text = re.sub(r"[*`]", "", text)
     match = re.match(r"(.+?[.!?])(\s|$)", text)
     return (match.group(1) if match else text)[:300]
 
