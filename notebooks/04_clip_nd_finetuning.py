@@ -86,8 +86,25 @@ glue("model_name", main_config.model or chosen.model, display=False)
 # %% [markdown]
 # ## What an epoch shows
 #
-# The training split, by the pairings each instance qualifies for, and one epoch's sampled
-# pairings (seeded: the same every run).
+# Each epoch shows every training instance $i$ once, in a pairing of a mention modality $\mu_i$
+# and an entity modality $\nu_i$ drawn uniformly from the pairings $\mathcal{T}_i$ it qualifies for
+# (within the configured set $\mathcal{P}$), and the loss is InfoNCE over the micro-batch's pool
+# $\mathcal{E}_B$ of every gold and every hard negative, with CLIP's temperature $\tau$:
+#
+# $$
+# (\mu_i, \nu_i) \sim \mathrm{Uniform}\bigl(\mathcal{T}_i \cap \mathcal{P}\bigr),
+# $$
+#
+# $$
+# \mathcal{L} = -\frac{1}{|B|}\sum_{i \in B} \log
+# \frac{\exp\bigl(\langle f_{\mu_i}(m_i), f_{\nu_i}(e_{i g_i})\rangle / \tau\bigr)}
+#      {\sum_{e \in \mathcal{E}_B} \exp\bigl(\langle f_{\mu_i}(m_i), f_{\nu_i}(e)\rangle / \tau\bigr)}
+# $$
+#
+# (`m3el_lib.training.data.epoch_plan`, `m3el_lib.training.loss`; the masking of entities without
+# a picture, the entity-view term and which parts are our reading: {doc}`../methods`). Below: the
+# training split, by the pairings each instance qualifies for, and one epoch's sampled pairings
+# (seeded: the same every run).
 
 # %%
 train = dataset.split(main_config.train_split)
