@@ -17,7 +17,7 @@ from ..data.schema import TASK_NAMES
 from ..evaluation.subsets import Prediction
 from ..models.encoders import load_image, picture_path
 from ..training.experiments import ExperimentResult
-from .style import legend_outside, new_figure, style
+from .style import COLUMN_WIDTH, legend_outside, new_figure, style
 
 UNTRAINED = "m3el-mini-dual (sample-towers)"
 
@@ -111,9 +111,12 @@ def error_gallery(dataset, wrong: Sequence[Prediction], columns: int = 2, max_it
     """A figure: for each wrong prediction, the mention (picture, sentence), the predicted and the
     gold candidate (picture, name, description)."""
     items = list(wrong)[:max_items]
+    # One (mention, predicted, gold) triple needs about 6.6 in to keep its captions apart: as many
+    # side by side as the book's column holds (so the figure is never scaled below legibility).
+    columns = max(1, min(columns, int(COLUMN_WIDTH // 6.6)))
     rows = max(1, (len(items) + columns - 1) // columns)
     with style():
-        fig = new_figure(4.2 * columns * 1.6, 2.9 * rows)
+        fig = new_figure(6.6 * columns, 2.4 * rows)
         axes = fig.subplots(rows, 3 * columns, squeeze=False)
         for ax in axes.ravel():
             ax.axis("off")
