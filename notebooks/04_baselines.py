@@ -95,8 +95,18 @@ print(f"written: {report.csv_path}\n         {report.json_path}")
 
 # %% [markdown]
 # ## The baseline table: Acc@1 per task and model (ranking each instance's candidates)
-# Acc@1 is the paper's ACC. `chance` is the mean of 1/K over the task's instances. A dash means the
-# baseline cannot do the task (a text-only scorer has no picture side).
+# Acc@1 is the paper's ACC. With $g_i$ candidates scored above instance $i$'s gold and $u_i$ tied
+# with it, our tie rule counts the expectation over a random tie-break; `chance` is the same for a
+# random ranking of the $K_i$ candidates:
+#
+# $$
+# \mathrm{Acc@1} = \frac{1}{n}\sum_{i=1}^{n} \frac{\mathbb{1}[g_i = 0]}{u_i + 1},
+# \qquad
+# \text{chance} = \frac{1}{n}\sum_{i=1}^{n} \frac{1}{K_i}
+# $$
+#
+# (`m3el_lib.evaluation.metrics`; Hits@k, MRR and the interval beside their code: {doc}`../methods`).
+# A dash means the baseline cannot do the task (a text-only scorer has no picture side).
 
 # %%
 display(Markdown(f"**Acc@1, {chosen.name} profile, {dataset.root.name} `{dataset.checksum[:12]}`, split {split}, candidate ranking**"))

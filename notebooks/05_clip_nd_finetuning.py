@@ -56,7 +56,8 @@ estimate_batch = 4  # pictures/texts in the ViT-B/32 step measured for the full-
 from collections import Counter
 
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
+from myst_nb import glue
 
 from m3el_lib import config
 from m3el_lib.data.datasets import open_dataset
@@ -74,14 +75,39 @@ dataset = open_dataset(profile=chosen.name)
 # progress=False: the runs' progress bars are for terminals; the notebook shows curves instead
 runs = {label: load_run(path, chosen.name).replace(progress=False) for label, path in runs_for(chosen.name).items()}
 main_config = runs["CLIP_ND"]
-display(Markdown(f"Profile **{chosen.name}**: data `{dataset.root.name}` (checksum `{dataset.checksum[:12]}`, "
-                 f"{len(dataset)} instances), model `{main_config.model or chosen.model}`."))
+# Values the prose below shows (MyST-NB glue: each number stays tied to the cell that computed it).
+glue("profile_name", chosen.name, display=False)
+glue("data_name", dataset.root.name, display=False)
+glue("data_checksum", dataset.checksum[:12], display=False)
+glue("n_instances", len(dataset), display=False)
+glue("model_name", main_config.model or chosen.model, display=False)
+
+# %% [markdown]
+# Profile **{glue:text}`profile_name`**: data {glue:text}`data_name` (checksum
+# {glue:text}`data_checksum`, {glue:text}`n_instances` instances), model {glue:text}`model_name`.
 
 # %% [markdown]
 # ## What an epoch shows
 #
-# The training split, by the pairings each instance qualifies for, and one epoch's sampled
-# pairings (seeded: the same every run).
+# Each epoch shows every training instance $i$ once, in a pairing of a mention modality $\mu_i$
+# and an entity modality $\nu_i$ drawn uniformly from the pairings $\mathcal{T}_i$ it qualifies for
+# (within the configured set $\mathcal{P}$), and the loss is InfoNCE over the micro-batch's pool
+# $\mathcal{E}_B$ of every gold and every hard negative, with CLIP's temperature $\tau$:
+#
+# $$
+# (\mu_i, \nu_i) \sim \mathrm{Uniform}\bigl(\mathcal{T}_i \cap \mathcal{P}\bigr),
+# $$
+#
+# $$
+# \mathcal{L} = -\frac{1}{|B|}\sum_{i \in B} \log
+# \frac{\exp\bigl(\langle f_{\mu_i}(m_i), f_{\nu_i}(e_{i g_i})\rangle / \tau\bigr)}
+#      {\sum_{e \in \mathcal{E}_B} \exp\bigl(\langle f_{\mu_i}(m_i), f_{\nu_i}(e)\rangle / \tau\bigr)}
+# $$
+#
+# (`m3el_lib.training.data.epoch_plan`, `m3el_lib.training.loss`; the masking of entities without
+# a picture, the entity-view term and which parts are our reading: {doc}`../methods`). Below: the
+# training split, by the pairings each instance qualifies for, and one epoch's sampled pairings
+# (seeded: the same every run).
 
 # %%
 train = dataset.split(main_config.train_split)
@@ -116,8 +142,13 @@ summary_table = pd.Series({
 })
 display(summary_table.to_frame(f"CLIP_ND ({chosen.name})"))
 within = seconds is not None and seconds < budget_seconds
-display(Markdown(f"Training CLIP_ND took **{seconds:.0f} s** on this machine "
-                 f"({'within' if within else 'OVER'} the {budget_seconds} s budget)."))
+glue("train_seconds", seconds, display=False)
+glue("budget_verdict", "within" if within else "OVER", display=False)
+glue("budget_seconds", budget_seconds, display=False)
+
+# %% [markdown]
+# Training CLIP_ND took **{glue:text}`train_seconds:.0f` s** on this machine
+# ({glue:text}`budget_verdict` the {glue:text}`budget_seconds` s budget).
 
 # %% [markdown]
 # ## The ablations
@@ -219,12 +250,18 @@ else:
 # %%
 best_val = results[0].history["val"][results[0].summary["best_epoch"]]
 cross = {t: best_val[f"acc_{t}"] for t in ("T-I", "I-T") if f"acc_{t}" in best_val}
-display(Markdown(
-    f"**What this showed** (profile {chosen.name}, data `{dataset.checksum[:12]}`, model "
-    f"`{main.summary['model']}`): CLIP_ND trained in {seconds:.0f} s on this CPU "
-    f"({main.summary['global_step']} steps, stopped: {main.summary['stopped']}); its best validation "
-    f"Acc@1 averaged over the 9 tasks is {100 * main.summary['best_metric']:.1f}%, with the cross-modal "
-    + ", ".join(f"{t} {100 * v:.1f}%" for t, v in cross.items())
-    + ". The ablations and the test-set comparison with the baselines, with intervals, are in notebook 06. "
-    f"The full run is estimated at {estimate['GPU hours (estimate)']['A100 (bf16 dense)']:.1f} A100 hours "
-    f"(an estimate under the stated assumptions)."))
+glue("trained_model", main.summary["model"], display=False)
+glue("train_steps", main.summary["global_step"], display=False)
+glue("train_stopped", main.summary["stopped"], display=False)
+glue("best_mean_pct", 100 * main.summary["best_metric"], display=False)
+glue("cross_modal_acc", ", ".join(f"{t} {100 * v:.1f}%" for t, v in cross.items()), display=False)
+glue("a100_hours", estimate["GPU hours (estimate)"]["A100 (bf16 dense)"], display=False)
+
+# %% [markdown]
+# **What this showed** (profile {glue:text}`profile_name`, data {glue:text}`data_checksum`, model
+# {glue:text}`trained_model`): CLIP_ND trained in {glue:text}`train_seconds:.0f` s on this CPU
+# ({glue:text}`train_steps` steps, stopped: {glue:text}`train_stopped`); its best validation Acc@1
+# averaged over the 9 tasks is {glue:text}`best_mean_pct:.1f`%, with the cross-modal
+# {glue:text}`cross_modal_acc`. The ablations and the test-set comparison with the baselines, with
+# intervals, are in notebook 06. The full run is estimated at {glue:text}`a100_hours:.1f` A100
+# hours (an estimate under the stated assumptions).

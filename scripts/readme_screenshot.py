@@ -1,9 +1,10 @@
 """Make `docs/book.png`, the README's picture of the book, from a built book.
 
 Usage: `.venv/bin/python scripts/readme_screenshot.py [PAGE ...]` after `make book`; PAGE is a
-path inside the HTML folder (default: the introduction and the statistics chapter). Each page
-is shot in headless Chromium at 1280 x 900, scrolled to its first figure; the shots are put side
-by side, scaled to 1400 px wide and reduced to 256 colours so that the committed PNG stays small.
+path inside the HTML folder (default: the instance gallery and the mathematics page). Each page
+is shot in headless Chromium at 1280 x 900, once its maths is typeset, scrolled to its first
+figure or display formula; the shots are put side by side, scaled to 1400 px wide and reduced to
+256 colours so that the committed PNG stays small.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ OUT = config.PROJECT_ROOT / "docs" / "book.png"
 WIDTH = 1400
 SCROLL_TO_FIGURE_JS = """
 (async () => {
-  const figure = Array.from(document.querySelectorAll('main img')).find(img => img.naturalWidth > 200);
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const figure = Array.from(document.querySelectorAll('main img')).find(img => img.naturalWidth > 200)
+                 || document.querySelector('main div.math');
   if (figure) { window.scrollTo(0, figure.getBoundingClientRect().top + window.scrollY - 150); }
   await new Promise(done => setTimeout(done, 300));
 })()
@@ -42,9 +45,7 @@ def shoot(browser: DevToolsPipe, session: str, page: Path) -> Image.Image:
 
 def main(argv: list[str]) -> int:
     html = book.default_job("sample").html_dir
-    chapters = sorted((html / book.CHAPTERS).glob("*.html"))
-    statistics = [chapter for chapter in chapters if "statistics" in chapter.name][:1]
-    pages = [html / name for name in argv] or [html / "intro.html", *statistics]
+    pages = [html / name for name in argv] or [html / "instances.html", html / "methods.html"]
     with DevToolsPipe(window=(1280, 900)) as browser:
         session = _page_session(browser)
         shots = [shoot(browser, session, page) for page in pages]

@@ -115,6 +115,65 @@ def test_provenance_goes_after_the_title_and_replaces_an_old_one():
     assert book.PROVENANCE_TAG in notebook.cells[2].metadata["tags"]
 
 
+def test_plumbing_is_folded_by_rule_and_every_output_kept():
+    v4 = nbformat.v4
+    markdown_output = v4.new_output("display_data", data={"text/markdown": "The value is **3**."})
+    figure_output = v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    notebook = v4.new_notebook(cells=[
+        v4.new_markdown_cell("# Title"),
+        v4.new_code_cell("profile = 'sample'", metadata={"tags": ["parameters"]}),
+        v4.new_code_cell("# Parameters\nprofile = 'full'\n", metadata={"tags": ["injected-parameters"]}),
+        v4.new_code_cell("import json\nfrom pathlib import Path\nprint('ready')",
+                         outputs=[v4.new_output("stream", name="stdout", text="ready\n")]),
+        v4.new_code_cell("display(Markdown(f'The value is **{x}**.'))", outputs=[markdown_output]),
+        v4.new_code_cell("import numpy as np\nfig = plot(np.arange(3))", outputs=[figure_output]),
+        v4.new_code_cell("table", outputs=[markdown_output, figure_output]),
+        v4.new_code_cell("secret = 1", metadata={"tags": ["remove-input"]}),
+        v4.new_code_cell("glue('n', 3, display=False)", outputs=[v4.new_output(
+            "display_data", data={"application/papermill.record/text/plain": "3"}, metadata={"scrapbook": {"name": "n"}})]),
+    ])
+    before = [len(cell.get("outputs", [])) for cell in notebook.cells]
+    added = book.fold_plumbing(notebook)
+    assert added == [(1, "hide-input"), (2, "remove-cell"), (3, "hide-input"), (4, "hide-input"), (8, "hide-input")]
+    tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
+    assert tags[5] == [] and tags[6] == []  # a later import cell and a figure stay unfolded
+    assert tags[7] == ["remove-input"]  # the author's own tag is left alone
+    assert [len(cell.get("outputs", [])) for cell in notebook.cells] == before
+    assert book.fold_plumbing(notebook) == []  # idempotent
+
+
+def test_download_links_go_into_the_provenance_note():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    book.insert_provenance(notebook, "```{admonition} Provenance of this page\n:class: note\n- **profile**: `sample`\n```\n")
+    book.add_download_links(notebook, "01_intro")
+    note = notebook.cells[1].source
+    assert note.rstrip().endswith("```") and note.count("```") == 2
+    assert "{download}`the executed notebook (01_intro.ipynb) <../downloads/01_intro.ipynb>`" in note
+    assert "<../downloads/01_intro.py>`" in note
+    with pytest.raises(ValueError, match="no provenance note"):
+        book.add_download_links(nbformat.v4.new_notebook(cells=[]), "02_x")
+
+
+def test_every_picture_output_gets_an_alt_text():
+    v4 = nbformat.v4
+    png = {"image/png": "iVBORw0KGgo="}
+    with_alt = v4.new_output("display_data", data=png, metadata={"image/png": {"alt": "Chart: Acc@1 per task", "width": 700}})
+    notebook = v4.new_notebook(cells=[
+        v4.new_markdown_cell("## Pictures\nThe mention pictures of three entities, side by side. Then more."),
+        v4.new_code_cell("show()", outputs=[v4.new_output("display_data", data=png)]),
+        v4.new_code_cell("plot()", outputs=[with_alt, v4.new_output("display_data", data=png)]),
+        v4.new_code_cell("print(1)", outputs=[v4.new_output("stream", name="stdout", text="1")]),
+        v4.new_code_cell("mine()", outputs=[v4.new_output("display_data", data=png)],
+                         metadata={"mystnb": {"image": {"alt": "the author's words"}}}),
+    ])
+    assert book.set_figure_alt_texts(notebook) == 2
+    alts = [cell.metadata.get("mystnb", {}).get("image", {}).get("alt") for cell in notebook.cells]
+    fallback = "Figure: The mention pictures of three entities, side by side."
+    assert alts == [None, fallback, f"Chart: Acc@1 per task | {fallback}", None, "the author's words"]
+    assert book._first_sentence("Took **{glue:text}`secs:.0f` s**, see {ref}`the grid <fig-grid>`. More.") == \
+        "Took … s, see the grid."
+
+
 def test_an_error_output_is_refused_even_without_an_exception():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1/0", outputs=[
         nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])])])
@@ -229,7 +288,10 @@ def test_a_failing_notebook_names_the_notebook_cell_and_error(tmp_path):
 def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp_path):
     from m3el_lib.book.browser import static_external_references
 
-    job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py", title="Tiny chapter")])
+    from m3el_lib.data.synthetic import write_synthetic_dataset
+
+    gallery_data = write_synthetic_dataset(tmp_path / "syn", n=12, image_every=2)
+    job = make_job(tmp_path, [write_notebook(tmp_path, "01_tiny.py", title="Tiny chapter")], gallery_data=gallery_data)
     result = book.make_book(job, log=lambda _: None)
     assert result.rebuilt and result.index.exists()
     chapter = result.chapter_pages()[0]
@@ -238,6 +300,18 @@ def test_make_book_builds_strict_offline_html_and_skips_an_unchanged_rebuild(tmp
     assert (result.html_dir / "data_card.html").exists() and (result.html_dir / "references.html").exists()
     assert static_external_references(result.html_dir) == []
     assert "THEBE_JS_URL" not in html
+    # The chapter offers its executed notebook and its source, copied into the book.
+    downloads = sorted(p.name for p in (result.html_dir / "_downloads").rglob("01_tiny.*"))
+    assert downloads == ["01_tiny.ipynb", "01_tiny.py"] and 'href="../_downloads/' in html
+    assert "tag_hide-input" in html and "injected-parameters" not in html
+    # The instance gallery: one figure per task, drawn from the data, each with its alt text.
+    gallery = (result.html_dir / "instances.html").read_text(encoding="utf-8")
+    assert gallery.count('alt="Task ') == 9 and "syn-" in gallery
+    assert len(list((result.html_dir / "_images").glob("T*-*.png"))) + len(list((result.html_dir / "_images").glob("I*-*.png"))) == 9
+    # Maths is typeset by the MathJax copied into the book, never by a CDN.
+    methods = (result.html_dir / "methods.html").read_text(encoding="utf-8")
+    assert 'src="_static/mathjax/tex-chtml.js"' in methods and (result.html_dir / "_static/mathjax/tex-chtml.js").is_file()
+    assert methods.count('<div class="math notranslate nohighlight">') >= 8
 
     again = book.make_book(job, log=lambda _: None)
     assert not again.rebuilt and [r.status for r in again.runs] == ["cached"]

@@ -13,7 +13,7 @@ import pytest
 
 from m3el_lib import config
 from m3el_lib.book import runner as book
-from m3el_lib.book.browser import book_pages, check_book
+from m3el_lib.book.browser import book_pages, check_book, lost_hidden_outputs, raw_tex, unrendered_formulas
 
 pytestmark = [pytest.mark.browser]
 SHARED_HOME = config.home()  # read before conftest gives each test a private M3EL_HOME
@@ -26,7 +26,7 @@ PIXEL_PNG = bytes.fromhex(
 def test_checker_catches_broken_pictures_tracebacks_and_network_loads(tmp_path):
     (tmp_path / "pixel.png").write_bytes(PIXEL_PNG)
     good = tmp_path / "good.html"
-    good.write_text("<html><body><main><h1>A fine page with a picture</h1><img src='pixel.png'></main></body></html>")
+    good.write_text("<html><body><main><h1>A fine page with a picture</h1><img src='pixel.png' alt='one pixel'></main></body></html>")
     broken = tmp_path / "broken.html"
     broken.write_text(
         "<html><head><script src='https://cdn.example.org/lib.js'></script></head><body><main><h1>Broken</h1>"
@@ -39,7 +39,61 @@ def test_checker_catches_broken_pictures_tracebacks_and_network_loads(tmp_path):
     assert "picture did not load" in problems and "missing.png" in problems
     assert "Traceback" in problems
     assert "requested from the network: https://cdn.example.org/lib.js" in problems
+    assert "picture without alt text: missing.png" in problems
     assert (tmp_path / "shots" / "good.png").stat().st_size > 0
+
+
+def test_raw_tex_is_found_in_prose_and_plain_dollars_are_not():
+    assert raw_tex("It costs $5, or $6 with the tax; see section 2.") == []
+    found = raw_tex("The loss is \\frac{1}{K} and $a_i$ here, or \\(x\\) and $$y$$.")
+    assert any("\\frac" in f for f in found) and any("$a_i$" in f for f in found)
+    assert any("\\(x" in f for f in found) and any("$$y$$" in f for f in found)
+
+
+def test_unrendered_and_erroneous_formulas_are_named():
+    maths = [{"rendered": True, "error": False, "source": "a"}, {"rendered": False, "error": False, "source": "\\frac{1}{K}"},
+             {"rendered": True, "error": True, "source": "\\badmacro"}]
+    assert unrendered_formulas(maths) == ["formula not rendered: \\frac{1}{K}", "formula has a TeX error: \\badmacro"]
+
+
+def test_a_hidden_cell_that_lost_its_output_is_found():
+    import nbformat
+
+    v4 = nbformat.v4
+    out = v4.new_output("stream", name="stdout", text="42\n")
+    notebook = v4.new_notebook(cells=[
+        v4.new_code_cell("x", metadata={"tags": ["injected-parameters", "remove-cell"]}),
+        v4.new_code_cell("import json\nprint(42)", outputs=[out], metadata={"tags": ["hide-input"]}),
+        v4.new_code_cell("warn()", outputs=[v4.new_output("stream", name="stderr", text="w")], metadata={"tags": ["hide-input"]}),
+        v4.new_code_cell("print(42)", outputs=[out]),
+        v4.new_code_cell("glue('n', 3, display=False)", metadata={"tags": ["hide-input"]}, outputs=[v4.new_output(
+            "display_data", data={"application/papermill.record/text/plain": "3"})]),
+    ])
+    shown = [{"classes": "cell tag_hide-input", "output": True}, {"classes": "cell tag_hide-input", "output": False},
+             {"classes": "cell", "output": True}, {"classes": "cell tag_hide-input", "output": False}]
+    assert lost_hidden_outputs(shown, notebook) == []
+    shown[0]["output"] = False
+    assert lost_hidden_outputs(shown, notebook) == ["code cell 1 (hide-input) lost its output"]
+    assert "the page shows 2 code cells, its notebook has 4" in lost_hidden_outputs(shown[:2], notebook)
+
+
+def test_formulas_typeset_by_the_bundled_mathjax_pass_and_untypeset_ones_fail(tmp_path):
+    import importlib.util
+    import shutil
+
+    bundled = Path(importlib.util.find_spec("sphinx-mathjax-offline").origin).parent / "static" / "mathjax"
+    shutil.copytree(bundled, tmp_path / "mathjax")
+    body = ("<main><h1>Maths</h1><p>Inline <span class='math notranslate nohighlight'>\\(\\frac{1}{K_i}\\)</span>.</p>"
+            "<div class='math notranslate nohighlight'>\\[\\mathrm{MRR} = \\frac{H_K}{K}\\]</div></main>")
+    typeset = tmp_path / "typeset.html"
+    typeset.write_text(f"<html><head><script defer src='mathjax/tex-chtml.js'></script></head><body>{body}</body></html>")
+    raw = tmp_path / "raw.html"
+    raw.write_text(f"<html><body>{body}</body></html>")
+    reports = {Path(r.url).name: r for r in check_book(tmp_path, None, pages=[typeset, raw])}
+    assert reports["typeset.html"].ok, reports["typeset.html"].problems
+    assert reports["typeset.html"].formulas == reports["typeset.html"].rendered_formulas == 2
+    problems = "\n".join(reports["raw.html"].problems)
+    assert problems.count("formula not rendered") == 2 and "raw TeX on the page" in problems
 
 
 @pytest.mark.notebooks
@@ -57,4 +111,7 @@ def test_every_page_of_the_book_renders_with_its_figures():
         assert report.screenshot and report.screenshot.stat().st_size > 5_000, report.url
     chapter_reports = [r for r in reports if "/chapters/" in r.url]
     assert len(chapter_reports) == len(result.runs)
-    print(f"screenshots of {len(reports)} pages in {shots}")
+    formulas = sum(r.rendered_formulas for r in reports)
+    assert formulas >= 8, f"only {formulas} formulas rendered across the book"
+    assert all(r.hidden_inputs >= 2 for r in chapter_reports)  # at least the parameters and the imports are folded
+    print(f"{formulas} formulas rendered; screenshots of {len(reports)} pages in {shots}")

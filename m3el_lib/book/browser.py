@@ -5,7 +5,11 @@ Chromium (Debian's `chromium`) is driven over the DevTools protocol through a pi
 driver, websocket library or network port is needed. For every page: every picture loaded
 (`naturalWidth > 0`), no traceback or error output shows, no script error was thrown, no
 resource failed to load, and nothing was requested from the network (the book must work from
-`file://` offline; such requests are also blocked). A full-page screenshot of each page is saved.
+`file://` offline; such requests are also blocked); every formula was typeset by MathJax and no
+raw TeX is left in the prose; every picture has an alt text; no cell whose input is hidden lost
+its outputs (checked against the page's source notebook). A full-page screenshot of each page is
+saved. The checks on a page's text and DOM are small pure functions (`raw_tex`,
+`unrendered_formulas`, `lost_hidden_outputs`) over what `PAGE_REPORT_JS` returns.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write_bytes
+from .runner import is_glue_record
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -51,8 +56,26 @@ PAGE_REPORT_JS = r"""
     if (text.includes('Traceback (most recent call last)')) errors.push('traceback: ' + text.slice(0, 200));
   });
   const main = document.querySelector('main') || document.body;
+  // Maths: wait until MathJax has typeset the page (it loads deferred, then typesets asynchronously).
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await Promise.race([MathJax.startup.promise, new Promise(done => setTimeout(done, 15000))]);
+  }
+  const maths = Array.from(main.querySelectorAll('.math'));
+  // The prose as a reader sees it: no code, and no typeset maths (whose accessible copy is TeX-free anyway).
+  const prose = main.cloneNode(true);
+  prose.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(el => el.remove());
   return {
     title: document.title,
+    maths: maths.map(el => ({rendered: !!el.querySelector('mjx-container'), error: !!el.querySelector('mjx-merror'),
+                             source: (el.getAttribute('data-tex') || el.textContent || '').slice(0, 120)})),
+    prose: prose.textContent,
+    cells: Array.from(main.querySelectorAll('div.cell')).map(el => {
+      const output = el.querySelector('.cell_output');
+      return {classes: el.className,
+              output: !!output && ((output.textContent || '').trim().length > 0 || !!output.querySelector('img, svg, table'))};
+    }),
+    alt_missing: Array.from(main.querySelectorAll('img')).filter(img => !(img.getAttribute('alt') || '').trim())
+                      .map(img => img.getAttribute('src')),
     images: images.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth, complete: img.complete})),
     figures: main.querySelectorAll('img').length,
     errors: errors,
@@ -212,6 +235,64 @@ class DevToolsPipe:
             self.events.append(self._read_message(deadline))
 
 
+# ---------------------------------------------------------------------------- page checks
+# Small functions over what a page shows (its text, its DOM as reported by PAGE_REPORT_JS), so
+# any browser driver can run them.
+
+RAW_TEX = re.compile(
+    r"\\\(|\\\)|\\\[|\\\]|\$\$"  # MathJax/Sphinx delimiters
+    r"|\\(?:frac|mathrm|mathcal|mathbb|operatorname|sum|prod|begin|end|left|right|langle|rangle|lVert|hat|bar|text|qquad|cdot|in|sim|le|ge)\b"
+    r"|\$[^$\n]{0,80}?[\\^_][^$\n]{0,80}?\$"  # $...$ with TeX inside, left untypeset
+)
+
+
+def raw_tex(prose: str) -> list[str]:
+    """Raw TeX a reader would see in the page's prose (code excluded): each with its context."""
+    found = []
+    for match in RAW_TEX.finditer(prose):
+        start, end = max(0, match.start() - 30), min(len(prose), match.end() + 30)
+        found.append(" ".join(prose[start:end].split()))
+    return found
+
+
+def unrendered_formulas(maths: list[dict[str, Any]]) -> list[str]:
+    """Formulas (Sphinx `.math` elements) that MathJax did not typeset, or typeset as an error."""
+    problems = []
+    for formula in maths:
+        if not formula.get("rendered"):
+            problems.append(f"formula not rendered: {formula.get('source', '')[:80]}")
+        elif formula.get("error"):
+            problems.append(f"formula has a TeX error: {formula.get('source', '')[:80]}")
+    return problems
+
+
+HIDING_TAGS = {"hide-input", "remove-input", "hide-cell"}
+
+
+def lost_hidden_outputs(page_cells: list[dict[str, Any]], notebook: Any) -> list[str]:
+    """Cells whose input is hidden but whose outputs the page lost.
+
+    `page_cells`: the page's code cells in order (`classes`, `output`: whether it shows any);
+    `notebook`: the notebook the page was built from. Cells tagged remove-cell are not on the page;
+    stderr is removed from every page by the book's configuration and glued values are shown in
+    the prose, not under their cell, so neither counts.
+    """
+    code = [c for c in notebook.cells if c.get("cell_type") == "code"
+            and "remove-cell" not in c.get("metadata", {}).get("tags", [])]
+    if len(code) != len(page_cells):
+        return [f"the page shows {len(page_cells)} code cells, its notebook has {len(code)}"]
+    problems = []
+    for number, (cell, shown) in enumerate(zip(code, page_cells), start=1):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if not tags & HIDING_TAGS or "remove-output" in tags:
+            continue
+        outputs = [o for o in cell.get("outputs", []) if not is_glue_record(o)
+                   and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        if outputs and not shown.get("output"):
+            problems.append(f"code cell {number} ({', '.join(sorted(tags & HIDING_TAGS))}) lost its output")
+    return problems
+
+
 @dataclass
 class PageReport:
     """What one page showed."""
@@ -221,6 +302,9 @@ class PageReport:
     images: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     screenshot: Path | None = None
+    formulas: int = 0  # formulas on the page
+    rendered_formulas: int = 0  # of which MathJax typeset without error
+    hidden_inputs: int = 0  # code cells whose input is folded or removed
 
     @property
     def ok(self) -> bool:
@@ -258,8 +342,9 @@ def _network_problems(events: list[dict[str, Any]]) -> list[str]:
 
 
 def check_page(browser: DevToolsPipe, session: str, url: str, screenshot: Path | None, timeout: float = 60,
-               redirects: bool = False) -> PageReport:
-    """Load one page, check it, and save a full-page screenshot."""
+               redirects: bool = False, notebook: Path | None = None) -> PageReport:
+    """Load one page, check it, and save a full-page screenshot (`notebook`: the page's source
+    notebook, to check that no hidden cell lost its outputs)."""
     report = PageReport(url=url)
     browser.events.clear()
     browser.send("Page.navigate", {"url": url}, session=session)
@@ -277,6 +362,16 @@ def check_page(browser: DevToolsPipe, session: str, url: str, screenshot: Path |
         if not image["width"]:
             report.problems.append(f"picture did not load: {image['src']}")
     report.problems += [f"shows an error: {text}" for text in page["errors"]]
+    report.problems += [f"raw TeX on the page: {text}" for text in raw_tex(page["prose"])]
+    report.problems += unrendered_formulas(page["maths"])
+    report.formulas = len(page["maths"])
+    report.rendered_formulas = sum(1 for m in page["maths"] if m["rendered"] and not m["error"])
+    report.problems += [f"picture without alt text: {src}" for src in page["alt_missing"]]
+    report.hidden_inputs = sum(1 for c in page["cells"] if any(f"tag_{tag}" in c["classes"].split() for tag in HIDING_TAGS))
+    if notebook is not None and notebook.exists():
+        import nbformat
+
+        report.problems += lost_hidden_outputs(page["cells"], nbformat.read(notebook, as_version=4))
     if page["text_length"] < 20:
         report.problems.append("the page is (nearly) empty")
     report.problems += _network_problems(browser.events)
@@ -310,5 +405,7 @@ def check_book(html_dir: Path, screenshot_dir: Path | None, pages: list[Path] | 
             relative = page.resolve().relative_to(html_dir)
             shot = Path(screenshot_dir) / (str(relative.with_suffix("")).replace(os.sep, "__") + ".png") if screenshot_dir else None
             redirects = bool(REFRESH.search(page.read_text(encoding="utf-8", errors="replace")))
-            reports.append(check_page(browser, session, page.resolve().as_uri(), shot, redirects=redirects))
+            notebook = html_dir / "_sources" / relative.with_suffix(".ipynb")
+            reports.append(check_page(browser, session, page.resolve().as_uri(), shot, redirects=redirects,
+                                      notebook=notebook if notebook.exists() else None))
     return reports

@@ -2,6 +2,8 @@
 
 `draw_task_grid` draws the 9 tasks as our reading of the paper has them: every pairing of a
 mention modality (rows) with an entity modality (columns), each of text (T), image (I) or both (TI).
+`gallery_markdown` writes the "what an instance looks like" page around the figures that
+`m3el_lib.reports.gallery` draws from the data.
 """
 from __future__ import annotations
 
@@ -88,3 +90,38 @@ def draw_task_grid(path: Path | str, dpi: int = 110) -> Path:
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def gallery_markdown(written: list, dataset_name: str, checksum: str, figure_dir: str = "figures/instances") -> str:
+    """The body of the "what an instance looks like" page: one section per task drawn by
+    `m3el_lib.reports.gallery.write_gallery` (`written`: its (example, file) pairs)."""
+    from ..data.schema import TASKS
+    from ..reports.gallery import MODALITY_WORDS, alt_text
+
+    drawn = {example.task: (example, path) for example, path in written}
+    lines = [f"The instances below were drawn from `{dataset_name}` (sha256 of its record files "
+             f"`{checksum[:16]}`) by `m3el_lib.reports.gallery` when this book was built.", ""]
+    missing = [task.name for task in TASKS if task not in drawn]
+    if missing:
+        lines += [f"No instance of this dataset qualifies for {', '.join(missing)} with every picture readable, "
+                  "so those tasks have no figure here.", ""]
+    for task in TASKS:
+        if task not in drawn:
+            continue
+        example, path = drawn[task]
+        inst = example.instance
+        gold = inst.gold
+        lines += [
+            f"## {task.name}: a {MODALITY_WORDS[task.mention]} mention, candidates by {MODALITY_WORDS[task.entity]}", "",
+            "```{figure} " + f"{figure_dir}/{Path(path).name}",
+            f":name: fig-instance-{task.name}",
+            f":alt: {alt_text(example)}",
+            ":width: 100%", "",
+            f"Instance `{inst.instance_id or inst.qid}` (topic *{inst.topic or 'none'}*, split *{inst.split or 'none'}*): "
+            f"the gold is **{gold.name}** (`{gold.qid}`, framed and ticked) among {len(inst.candidates)} candidates"
+            + (f", {example.hidden} of them not drawn" if example.hidden else "")
+            + (". The names under the pictures are for the reader; the task sees the pictures alone."
+               if task.entity == Modality.I else "."),
+            "```", "",
+        ]
+    return "\n".join(lines)

@@ -11,8 +11,11 @@ build the Jupyter Book (1.x) from the executed notebooks, strictly and without e
    re-executed notebook re-executes the ones after it). Jupyter's own cache keys on code cells
    alone, which misses a change in the library;
 3. a provenance note (profile, commit, data checksum, date, parameters) goes on every executed
-   page, then the book is built with `jupyter-book build --all -W --keep-going` and execution
-   off; an identical set of sources is not rebuilt;
+   page; when the book is staged each chapter gets its plumbing folded by one mechanical rule
+   (`fold_plumbing`), download links to its executed `.ipynb` and `.py` source, and the generated
+   pages (the task grid, the instance gallery drawn from the data) are written; then the book is
+   built with `jupyter-book build --all -W --keep-going` and execution off; an identical set of
+   sources is not rebuilt;
 4. the path of the HTML is printed.
 
 A failing notebook stops everything with the notebook, the cell (number and line in the `.py`)
@@ -142,6 +145,7 @@ class BookJob:
     project_root: Path = config.PROJECT_ROOT
     parameters: dict[str, Any] = field(default_factory=dict)  # extra papermill parameters
     data: tuple[str, str] | None = None  # (checksum, description); computed when None
+    gallery_data: Path | None = None  # the dataset the instance gallery is drawn from; the profile's when None
 
     @property
     def work_dir(self) -> Path:
@@ -416,7 +420,150 @@ def execute_all(job: BookJob, force: bool = False, log: Log = print) -> list[Not
 # ---------------------------------------------------------------------------- the book
 
 
-def stage_book(job: BookJob, runs: list[NotebookRun]) -> Path:
+# ---------------------------------------------------------------------------- chapter pages
+
+# Tags MyST-NB understands: hide-input folds a cell's code under a "Show code cell source" toggle
+# (its outputs stay visible); remove-cell drops the cell from the page.
+FOLDING_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output", "remove-cell"}
+IMPORT_LINE = re.compile(r"^(import\s|from\s+\S+\s+import\s)")
+DOWNLOADS = "downloads"  # folder of the staged book with each chapter's notebook files
+
+
+def _tags(cell: Any) -> list[str]:
+    return cell.setdefault("metadata", {}).setdefault("tags", [])
+
+
+def _imports(source: str) -> bool:
+    return any(IMPORT_LINE.match(line) for line in source.splitlines())
+
+
+GLUE_PREFIX = "application/papermill.record/"  # MyST-NB `glue(..., display=False)` stores values so
+
+
+def is_glue_record(output: Any) -> bool:
+    """An output that only stores a value for MyST-NB's glue roles (the page never shows it)."""
+    data = output.get("data", {})
+    return output.get("output_type") == "display_data" and bool(data) and all(k.startswith(GLUE_PREFIX) for k in data)
+
+
+def _shows_prose_only(cell: Any) -> bool:
+    """A code cell whose every output is Markdown it displayed (prose assembled in code) or a
+    value glued into the prose (computed for the text around it)."""
+    outputs = cell.get("outputs", [])
+    return bool(outputs) and all(is_glue_record(o) or (o.get("output_type") == "display_data"
+                                                       and "text/markdown" in o.get("data", {})) for o in outputs)
+
+
+def fold_plumbing(notebook: Any) -> list[tuple[int, str]]:
+    """Tag the cells a reader need not read first, so the story comes first; (cell, tag) added.
+
+    The rule is mechanical, so notebooks need no per-cell tags: papermill's injected-parameters
+    cell is removed (the provenance note lists the parameters that ran); the default `parameters`
+    cell, the first code cell that imports, and cells whose only outputs are Markdown they built or
+    values glued into the prose get `hide-input` (the code folds, the reader can unfold it, every
+    output stays). A cell that
+    already has a hide-/remove- tag is left as its author tagged it.
+    """
+    added = []
+    imports_seen = False
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = _tags(cell)
+        first_import = not imports_seen and "parameters" not in tags and _imports(cell.get("source", ""))
+        imports_seen = imports_seen or first_import
+        if FOLDING_TAGS & set(tags):
+            continue
+        if "injected-parameters" in tags:
+            tag = "remove-cell"
+        elif "parameters" in tags or first_import or _shows_prose_only(cell):
+            tag = "hide-input"
+        else:
+            continue
+        tags.append(tag)
+        added.append((index, tag))
+    return added
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+
+def _first_sentence(markdown: str) -> str:
+    lines = [line.strip() for line in markdown.splitlines() if line.strip()]
+    prose = [line for line in lines if not line.startswith("#")]
+    text = " ".join(prose) if prose else " ".join(line.lstrip("#").strip() for line in lines)
+    # MyST roles: a glued value is not known here ("…"); other roles keep their visible text.
+    text = re.sub(r"\{glue(?::\w+)?\}`[^`]*`", "…", text)
+    text = re.sub(r"\{[\w:-]+\}`([^`<]*?)\s*(?:<[^`]*>)?`", r"\1", text)
+    text = re.sub(r"[*`]", "", text)
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return (match.group(1) if match else text)[:300]
+
+
+def set_figure_alt_texts(notebook: Any) -> int:
+    """Give every cell that shows a picture the alt text MyST-NB puts on its `<img>`s.
+
+    The text is the one the library put in the output's metadata (`reports.style.figure_png`);
+    for a picture without one, the first sentence of the Markdown cell before it (the notebooks
+    say what a figure shows before showing it). A cell whose author set an alt keeps it.
+    Returns how many cells got one.
+    """
+    set_cells = 0
+    last_markdown = ""
+    for cell in notebook.cells:
+        if cell.get("cell_type") == "markdown":
+            last_markdown = cell.get("source", "") if PROVENANCE_TAG not in cell.get("metadata", {}).get("tags", []) else last_markdown
+            continue
+        images = [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")
+                  and any(kind in o.get("data", {}) for kind in IMAGE_TYPES)]
+        options = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+        if not images or options.get("alt"):
+            if not options:
+                cell.metadata["mystnb"].pop("image")
+            if not cell.metadata["mystnb"]:
+                cell.metadata.pop("mystnb")
+            continue
+        fallback = f"Figure: {_first_sentence(last_markdown)}" if last_markdown.strip() else "Figure (described in the text)."
+        texts = []
+        for output in images:
+            kind = next(kind for kind in IMAGE_TYPES if kind in output["data"])
+            alt = output.get("metadata", {}).get(kind, {}).get("alt") or fallback
+            if alt not in texts:
+                texts.append(alt)
+        options["alt"] = " | ".join(texts)
+        set_cells += 1
+    return set_cells
+
+
+def add_download_links(notebook: Any, stem: str) -> None:
+    """Offer the chapter's executed notebook and its py:percent source at the end of its
+    provenance note (`{download}` copies them into the built book: offline)."""
+    links = (f"- **download**: {{download}}`the executed notebook ({stem}.ipynb) <../{DOWNLOADS}/{stem}.ipynb>`, "
+             f"{{download}}`its source ({stem}.py, Jupytext py:percent) <../{DOWNLOADS}/{stem}.py>`\n")
+    for cell in notebook.cells:
+        if PROVENANCE_TAG in cell.get("metadata", {}).get("tags", []):
+            body = cell.source.rstrip()
+            if body.endswith("```"):
+                cell.source = body[:-3].rstrip("\n") + "\n" + links + "```\n"
+                return
+    raise ValueError(f"chapter {stem}: no provenance note to add the download links to")
+
+
+def stage_chapter(run: NotebookRun, chapters: Path, downloads: Path) -> Path:
+    """The chapter page: the executed notebook with its plumbing folded and its download links;
+    the notebook and its source, as they are, beside it for download."""
+    import nbformat
+
+    shutil.copyfile(run.executed, downloads / run.executed.name)
+    shutil.copyfile(run.source, downloads / f"{run.name}.py")
+    notebook = nbformat.read(run.executed, as_version=4)
+    fold_plumbing(notebook)
+    set_figure_alt_texts(notebook)
+    add_download_links(notebook, run.name)
+    return atomic_write_text(chapters / run.executed.name, nbformat.writes(notebook))
+
+
+def stage_book(job: BookJob, runs: list[NotebookRun], log: Log = print) -> Path:
     """Copy the book's own pages, the executed notebooks and the generated figures into one
     source folder (so `book/` holds only committed files and each profile its own build)."""
     from .figures import draw_task_grid
@@ -424,13 +571,34 @@ def stage_book(job: BookJob, runs: list[NotebookRun]) -> Path:
     source = job.source_dir
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(job.book_dir, source, ignore=shutil.ignore_patterns("_build", "__pycache__", ".ipynb_checkpoints"))
-    chapters = source / CHAPTERS
+    chapters, downloads = source / CHAPTERS, source / DOWNLOADS
     chapters.mkdir(parents=True, exist_ok=True)
+    downloads.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        shutil.copyfile(run.executed, chapters / run.executed.name)
+        stage_chapter(run, chapters, downloads)
     draw_task_grid(source / "figures" / "nine_tasks.png")
     atomic_write_text(source / "generated" / "snapshot_sources.md", snapshot_sources_markdown(config.SNAPSHOT_DIR))
+    atomic_write_text(source / "generated" / "instances.md", instance_gallery_markdown(job, source, log))
     return source
+
+
+def instance_gallery_markdown(job: BookJob, source: Path, log: Log = print) -> str:
+    """Draw one instance per task from the profile's dataset (as the notebooks left it) into
+    `figures/instances/` of the staged book; the page body that shows them."""
+    from ..reports.gallery import write_gallery
+    from .figures import gallery_markdown
+
+    with _environment({"M3EL_HOME": str(job.home)}):
+        try:
+            ref = resolve_dataset(job.gallery_data, profile=job.profile, build=False)
+            dataset = ref.load()
+        except (DatasetError, OSError) as err:
+            log(f"  no instance gallery: {err}")
+            return (f"*No instance gallery in this build: the `{job.profile}` profile's dataset could not be "
+                    f"read ({err}).*\n")
+        written = write_gallery(dataset, source / "figures" / "instances")
+    log(f"  drew {len(written)} instance(s) of {ref.name} for the gallery")
+    return gallery_markdown(written, ref.name, ref.checksum())
 
 
 def snapshot_sources_markdown(snapshot_dir: Path) -> str:
@@ -514,7 +682,7 @@ def make_book(job: BookJob | None = None, force: bool = False, log: Log = print)
         log(f"book ({job.profile} profile): {len(job.notebooks)} notebook(s) in "
             f"{job.notebooks[0].parent if job.notebooks else 'notebooks/ (none found)'}")
         runs = execute_all(job, force=force, log=log)
-        source = stage_book(job, runs)
+        source = stage_book(job, runs, log=log)
         rebuilt = build_book(job, source, log=log)
     result = BookResult(runs, job.html_dir, rebuilt)
     log(f"The book is at {result.index}\n  open file://{result.index}")

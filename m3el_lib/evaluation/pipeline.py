@@ -176,7 +176,7 @@ def evaluate_runs(runs: dict[str, TrainConfig], profile: str | None = None, spli
         run = RunDir.for_config(run_config)
         if not run.finished_for(run_config):
             if not train_if_missing:
-                raise FileNotFoundError(f"{label}: no finished run in {run.path}; execute notebook 04 (or m3el train --config ...)")
+                raise FileNotFoundError(f"{label}: no finished run in {run.path}; execute notebook 05 (or m3el train --config ...)")
             run_experiment(label, run_config, retrain=True)
         model_name = config.model_choice(profile, run_config.model)[0]
         result, frame, written = evaluate_run(label, run.best, model_name, profile, split, n_bootstrap)

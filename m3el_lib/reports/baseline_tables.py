@@ -7,7 +7,7 @@ import numpy as np
 from ..data.schema import TASK_NAMES
 from ..evaluation.baselines import CHANCE
 from ..paper import PAPER_EXISTING_MODELS_ACC
-from .style import new_figure, style
+from .style import describe, hatch, legend_outside, new_figure, style
 
 
 def pivot(frame, metric: str = "acc@1", mode: str = "candidates", topic: str = "all", with_chance: bool = True):
@@ -55,23 +55,29 @@ def plot_accuracy(frame, mode: str = "candidates", metric: str = "acc@1", paper_
     models = [m for m in dict.fromkeys(chosen["model"]) if m != CHANCE]
     tasks = [t for t in TASK_NAMES if t in set(chosen["task"])]
     with style():
-        fig = new_figure(11, 4.2)
+        fig = new_figure(7.0, 4.4)
         ax = fig.subplots()
         width = 0.8 / max(len(models), 1)
         if paper_range is not None:
-            ax.axhspan(*paper_range, color="0.85", zorder=0, label=f"paper's reported range for existing models ({paper_range[0]:.1%}-{paper_range[1]:.1%}; their data, not ours)")
+            ax.axhspan(*paper_range, color="0.88", zorder=0, label=f"paper's range for existing models ({paper_range[0]:.1%}-{paper_range[1]:.1%}; its data)")
         for i, model in enumerate(models):
             rows = chosen[chosen["model"] == model].set_index("task").reindex(tasks)
             x = np.arange(len(tasks)) + (i - (len(models) - 1) / 2) * width
             low = (rows[metric] - rows[f"{metric}_lo"]).to_numpy()
             high = (rows[f"{metric}_hi"] - rows[metric]).to_numpy()
-            ax.bar(x, rows[metric], width, yerr=[low, high], capsize=2, label=model, zorder=2)
+            ax.bar(x, rows[metric], width, yerr=[low, high], capsize=1.5, label=model, zorder=2, hatch=hatch(i),
+                   edgecolor="white", linewidth=0.4, error_kw={"elinewidth": 0.8})
         chance = chosen.groupby("task")[f"chance_{metric}"].first().reindex(tasks)
-        ax.scatter(np.arange(len(tasks)), chance, marker="_", s=900, color="black", zorder=3, label="chance level")
+        ax.scatter(np.arange(len(tasks)), chance, marker="_", s=500, color="black", zorder=3, label="chance level")
         ax.set_xticks(np.arange(len(tasks)), tasks)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(metric.replace("acc@1", "Acc@1 (the paper's ACC)"))
         ax.set_xlabel("task (mention modality - entity modality)")
-        ax.set_title(title)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        if title:
+            fig.suptitle(title, fontsize=10)
+        legend_outside(fig, ax, columns=2)
+        ranges = ", ".join(f"{m} {chosen[chosen['model'] == m][metric].min():.0%}-{chosen[chosen['model'] == m][metric].max():.0%}"
+                           for m in models)
+        describe(fig, f"Bar chart of {metric} per task ({', '.join(tasks)}) for {len(models)} models with 95% "
+                      f"intervals and the chance level of each task. Range over the tasks: {ranges}. {title}")
     return fig

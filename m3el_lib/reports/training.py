@@ -17,7 +17,7 @@ from ..data.schema import TASK_NAMES
 from ..evaluation.subsets import Prediction
 from ..models.encoders import load_image, picture_path
 from ..training.experiments import ExperimentResult
-from .style import new_figure, style
+from .style import COLUMN_WIDTH, legend_outside, new_figure, style
 
 
 
@@ -110,9 +110,12 @@ def error_gallery(dataset, wrong: Sequence[Prediction], columns: int = 2, max_it
     """A figure: for each wrong prediction, the mention (picture, sentence), the predicted and the
     gold candidate (picture, name, description)."""
     items = list(wrong)[:max_items]
+    # One (mention, predicted, gold) triple needs about 6.6 in to keep its captions apart: as many
+    # side by side as the book's column holds (so the figure is never scaled below legibility).
+    columns = max(1, min(columns, int(COLUMN_WIDTH // 6.6)))
     rows = max(1, (len(items) + columns - 1) // columns)
     with style():
-        fig = new_figure(4.2 * columns * 1.6, 2.9 * rows)
+        fig = new_figure(6.6 * columns, 2.4 * rows)
         axes = fig.subplots(rows, 3 * columns, squeeze=False)
         for ax in axes.ravel():
             ax.axis("off")
@@ -144,7 +147,7 @@ def _entity_line(entity) -> str:
 def plot_curves(results: list[ExperimentResult], tasks: tuple[str, ...] = ("T-I", "I-T", "T-T")):
     """Training loss per step (left) and validation Acc@1 per epoch (right; mean and some tasks)."""
     with style():
-        fig = new_figure(12, 4.2)
+        fig = new_figure(7.0, 3.6)
         left, right = fig.subplots(1, 2)
         for result in results:
             train = result.history["train"]
@@ -158,6 +161,5 @@ def plot_curves(results: list[ExperimentResult], tasks: tuple[str, ...] = ("T-I"
                     right.plot(epochs, [r[key] for r in val], dash, color=line.get_color(), lw=1, label=f"{result.label}: {task}")
         left.set(xlabel="optimiser step", ylabel="training loss (InfoNCE)", title="training loss")
         right.set(xlabel="epoch", ylabel="validation Acc@1", title="validation accuracy (val split)", ylim=(0, 1.02))
-        left.legend(fontsize=7)
-        right.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        legend_outside(fig, columns=2, fontsize=8)
     return fig
