@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from playwright.sync_api import Page
 
 from m3el_lib import book, config
-from m3el_lib.book_browser import DevToolsPipe, _page_session
+from m3el_lib.book_browser import headless_page
 
 OUT = config.PROJECT_ROOT / "docs" / "book.png"
 WIDTH = 1400
@@ -27,16 +28,11 @@ SCROLL_TO_FIGURE_JS = """
 """
 
 
-def shoot(browser: DevToolsPipe, session: str, page: Path) -> Image.Image:
-    import base64
-
-    browser.events.clear()
-    browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-    browser.wait_for("Page.loadEventFired", session=session)
+def shoot(browser: Page, page: Path) -> Image.Image:
+    browser.goto(page.resolve().as_uri(), wait_until="load")
     # Scroll the first figure of the page's content into view, a little below the top.
-    browser.send("Runtime.evaluate", {"expression": SCROLL_TO_FIGURE_JS, "awaitPromise": True}, session=session)
-    data = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
-    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    browser.evaluate(SCROLL_TO_FIGURE_JS)
+    return Image.open(io.BytesIO(browser.screenshot())).convert("RGB")
 
 
 def main(argv: list[str]) -> int:
@@ -44,9 +40,8 @@ def main(argv: list[str]) -> int:
     chapters = sorted((html / book.CHAPTERS).glob("*.html"))
     statistics = [chapter for chapter in chapters if "statistics" in chapter.name][:1]
     pages = [html / name for name in argv] or [html / "intro.html", *statistics]
-    with DevToolsPipe(window=(1280, 900)) as browser:
-        session = _page_session(browser)
-        shots = [shoot(browser, session, page) for page in pages]
+    with headless_page(window=(1280, 900)) as browser:
+        shots = [shoot(browser, page) for page in pages]
     canvas = Image.new("RGB", (sum(s.width for s in shots) + 16 * (len(shots) - 1), max(s.height for s in shots)), "#cccccc")
     x = 0
     for shot in shots:
