@@ -31,6 +31,7 @@ import torch.nn as nn
 from .. import config as paths
 from ..evaluation import instance_metrics, rank_counts
 from ..fsutil import atomic_write_json, atomic_write_text
+from .tensorboard_log import TensorBoardLog
 from ..schema import TASK_NAMES
 from . import checkpoint as ckpt
 from .config import TrainConfig
@@ -138,6 +139,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.state = RunState()
         self.output_dir = Path(config.output_dir) if config.output_dir else paths.results_dir(config.profile) / config.run_name
+        self.board: TensorBoardLog | None = None  # opened by fit()
         self.setup_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------ set-up
@@ -428,6 +430,8 @@ class Trainer:
         atomic_write_text(self.output_dir / "train_log.csv", _csv(self.state.train_rows))
         atomic_write_text(self.output_dir / "val_log.csv", _csv(self.state.val_rows))
         atomic_write_json(self.output_dir / "history.json", self.history())
+        if self.board is not None:
+            self.board.flush()
 
     def history(self) -> dict[str, Any]:
         return {
@@ -452,6 +456,8 @@ class Trainer:
         if resume:
             self.resume_from(resume)
         c, s = self.config, self.state  # after resume_from, which replaces the state
+        if c.tensorboard and self.info.is_main:
+            self.board = TensorBoardLog(self.output_dir, resume_step=s.global_step + 1 if resume else None)
         self._train_mode()
         bar = None
         if c.progress and self.info.is_main:
@@ -473,6 +479,8 @@ class Trainer:
                        "step_seconds": time.perf_counter() - step_start, "data_seconds": data_seconds}
                 if s.global_step % c.log_every == 0 or s.step_in_epoch == self.steps_per_epoch:
                     s.train_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+                    if self.board is not None:
+                        self.board.train(row)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{stats['loss']:.4f}", epoch=s.epoch)
@@ -496,6 +504,9 @@ class Trainer:
         )
         if self.info.is_main:
             self._write_summary(result)
+        if self.board is not None:
+            self.board.close()
+            self.board = None
         return result
 
     def _end_epoch(self) -> None:
@@ -504,6 +515,8 @@ class Trainer:
         if c.validate_every_epoch and self.val_examples:
             metrics = self.validate()
             s.val_rows.append({"epoch": s.epoch, "step": s.global_step, **{k: round(v, 6) for k, v in metrics.items()}})
+            if self.board is not None:
+                self.board.validation(s.val_rows[-1])
             metric = metrics["acc_selected_mean"]
             improved = s.best_metric is None or metric > s.best_metric + c.early_stopping_min_delta
             if improved:
