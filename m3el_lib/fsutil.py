@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
@@ -30,6 +31,20 @@ def atomic_write_with(path: Path | str, write: Callable[[BinaryIO], object]) -> 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def swap_folder_into_place(staging: Path | str, out_dir: Path | str) -> Path:
+    """Replace `out_dir` by the finished `staging` folder with renames only (a whole folder, atomically)."""
+    staging, out_dir = Path(staging), Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    old = out_dir.parent / f".{out_dir.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if out_dir.exists():
+        os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return out_dir
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:

@@ -1,0 +1,1 @@
+"""The data layer: datasets in the release format and their exports."""
