@@ -254,3 +254,41 @@ def test_a_connection_cut_while_reading_the_answer_is_retried(tmp_path):
     client, transport, clock = make_client(tmp_path, [stdlib_http.IncompleteRead(b"{"), reply()])
     assert client.get(URL).status == 200
     assert len(transport.requests) == 2 and clock.sleeps == []  # urllib3 retries the first failure at once
+
+
+def test_the_real_adapter_over_a_loopback_server(tmp_path, monkeypatch):
+    """requests, urllib3's Retry and the cache over real sockets (127.0.0.1 only, not the network)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = [(503, {"Retry-After": "3"}, b"busy"), (200, {"Content-Type": "application/json"}, b'{"hello": "loopback"}')]
+    agents: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            agents.append(self.headers["User-Agent"])
+            status, headers, body = answers.pop(0)
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("M3EL_ALLOW_NETWORK", "1")
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        clock = FakeClock()
+        client = HttpClient(cache_dir=tmp_path, min_interval=0.0, clock=clock.time, sleep=clock.sleep, user_agent="ua-loop/1")
+        assert client.get(url, parse=HttpResponse.json) == {"hello": "loopback"}
+        assert clock.sleeps == [3.0] and agents == ["ua-loop/1", "ua-loop/1"] and client.requests_sent == 2
+        again = HttpClient(cache_dir=tmp_path, min_interval=0.0, clock=clock.time, sleep=clock.sleep)
+        assert again.get(url, parse=HttpResponse.json) == {"hello": "loopback"} and again.requests_sent == 0
+    finally:
+        server.shutdown()

@@ -348,7 +348,9 @@ class HttpClient:
         first = self.requests_sent
         self._before_attempt()
         try:
-            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=True)
+            # As `Session.request` would: proxies and CA bundle from the environment (HTTPS_PROXY, ...).
+            settings = self.session.merge_environment_settings(url, {}, None, None, None)
+            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=True, **settings)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             attempts = self.requests_sent - first
             raise HttpError(url, f"gave up after {attempts} attempts; last: connection failed: {_reason(error)}") from None
