@@ -19,7 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
 	@touch $@
 
-# The browser test (tests/test_browser.py) opens the built book in Debian's headless Chromium.
+# The browser test (tests/test_browser.py) opens the built book in Debian's headless Chromium, driven by
+# Playwright (pinned in requirements.txt); Playwright's own browser download is not used.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \

@@ -343,10 +343,41 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_export(sub: argparse._SubParsersAction) -> None:
+    from .data.export import DEFAULT_SHARD_SIZE, FORMATS
+
+    parser = sub.add_parser("export", help="write a dataset as WebDataset shards, Parquet or a Hugging Face dataset, with a dataset card")
+    parser.add_argument("--format", choices=FORMATS, required=True, dest="export_format")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically; only an earlier export is replaced)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--dataset", default=None, help="a dataset path or name (default: the profile's dataset)")
+    which.add_argument("--profile", choices=config.PROFILE_NAMES, default=None)
+    parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+                        help=f"instances per WebDataset shard or Parquet file (default {DEFAULT_SHARD_SIZE})")
+    parser.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .data.export import export_dataset
+    from .data.datasets import resolve_dataset
+    from .data.io import DatasetError
+
+    try:
+        result = export_dataset(resolve_dataset(args.dataset, args.profile).path, args.out, args.export_format, args.shard_size)
+    except (DatasetError, ValueError) as err:
+        print(f"m3el export: {err}", file=sys.stderr)
+        return 1
+    for split, info in result.summary["splits"].items():
+        print(f"{split}: {info['instances']:,} instances ({info['with_mention_picture']:,} with a mention picture) "
+              f"in {len(info['files'])} file(s): {args.out / info['pattern']}")
+    print(f"dataset card: {args.out / 'README.md'}")
+    return 0
+
+
 # Subcommands, in help order. Other modules' subcommands are added here as add_<name> functions.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_info, add_validate, add_fetch, add_register, add_stats, add_evaluate, add_build_dataset, add_pretrain, add_train,
-    add_book, add_synth_release,
+    add_book, add_synth_release, add_export,
 ]
 
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
@@ -88,6 +89,18 @@ def exclusive_lock(path: Path | str, what: str) -> Iterator[Path]:
     finally:
         path.unlink(missing_ok=True)
         os.close(fd)
+def swap_folder_into_place(staging: Path | str, out_dir: Path | str) -> Path:
+    """Replace `out_dir` by the finished `staging` folder with renames only (a whole folder, atomically)."""
+    staging, out_dir = Path(staging), Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    old = out_dir.parent / f".{out_dir.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if out_dir.exists():
+        os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return out_dir
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:

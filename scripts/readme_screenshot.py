@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from playwright.sync_api import Page
 
 from m3el_lib import config
 from m3el_lib.book import runner as book
-from m3el_lib.book.browser import DevToolsPipe, _page_session
+from m3el_lib.book.browser import headless_page
 
 OUT = config.PROJECT_ROOT / "docs" / "book.png"
 WIDTH = 1400
@@ -31,24 +32,19 @@ SCROLL_TO_FIGURE_JS = """
 """
 
 
-def shoot(browser: DevToolsPipe, session: str, page: Path) -> Image.Image:
-    import base64
-
-    browser.events.clear()
-    browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-    browser.wait_for("Page.loadEventFired", session=session)
+def shoot(browser: Page, page: Path) -> Image.Image:
+    browser.goto(page.resolve().as_uri(), wait_until="load")
+    browser.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")  # formulas typeset
     # Scroll the first figure of the page's content into view, a little below the top.
-    browser.send("Runtime.evaluate", {"expression": SCROLL_TO_FIGURE_JS, "awaitPromise": True}, session=session)
-    data = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
-    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    browser.evaluate(SCROLL_TO_FIGURE_JS)
+    return Image.open(io.BytesIO(browser.screenshot())).convert("RGB")
 
 
 def main(argv: list[str]) -> int:
     html = book.default_job("sample").html_dir
     pages = [html / name for name in argv] or [html / "instances.html", html / "methods.html"]
-    with DevToolsPipe(window=(1280, 900)) as browser:
-        session = _page_session(browser)
-        shots = [shoot(browser, session, page) for page in pages]
+    with headless_page(window=(1280, 900)) as browser:
+        shots = [shoot(browser, page) for page in pages]
     canvas = Image.new("RGB", (sum(s.width for s in shots) + 16 * (len(shots) - 1), max(s.height for s in shots)), "#cccccc")
     x = 0
     for shot in shots:

@@ -1,4 +1,4 @@
-"""Open the built book in headless Chromium (Debian's `chromium`; `make test` installs it).
+"""Open the built book in headless Chromium (Debian's `chromium`, driven by Playwright; `make test` installs it).
 
 The checker is first shown to catch what it must catch on pages made here (a missing picture, a
 traceback, a script from the network); then every page of the project's book, built in the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from m3el_lib import config
 from m3el_lib.book import runner as book
@@ -26,11 +27,13 @@ PIXEL_PNG = bytes.fromhex(
 def test_checker_catches_broken_pictures_tracebacks_and_network_loads(tmp_path):
     (tmp_path / "pixel.png").write_bytes(PIXEL_PNG)
     good = tmp_path / "good.html"
-    good.write_text("<html><body><main><h1>A fine page with a picture</h1><img src='pixel.png' alt='one pixel'></main></body></html>")
+    good.write_text("<html><body><main><h1>A fine page with a picture</h1><img src='pixel.png' alt='one pixel'>"
+                    "<div style='height: 3000px'>a tall page</div></main></body></html>")
     broken = tmp_path / "broken.html"
     broken.write_text(
         "<html><head><script src='https://cdn.example.org/lib.js'></script></head><body><main><h1>Broken</h1>"
         "<img src='missing.png'><div class='cell_output'><pre>Traceback (most recent call last):\n  boom</pre></div>"
+        "<script>throw new Error('thrown by the page')</script>"
         "</main></body></html>")
     reports = {Path(r.url).name: r for r in check_book(tmp_path, tmp_path / "shots", pages=[good, broken])}
     assert reports["good.html"].ok, reports["good.html"].problems
@@ -40,7 +43,9 @@ def test_checker_catches_broken_pictures_tracebacks_and_network_loads(tmp_path):
     assert "Traceback" in problems
     assert "requested from the network: https://cdn.example.org/lib.js" in problems
     assert "picture without alt text: missing.png" in problems
-    assert (tmp_path / "shots" / "good.png").stat().st_size > 0
+    assert "script error: " in problems and "thrown by the page" in problems
+    with Image.open(tmp_path / "shots" / "good.png") as shot:  # the whole page, not just the window
+        assert shot.width >= 800 and shot.height > 3000
 
 
 def test_raw_tex_is_found_in_prose_and_plain_dollars_are_not():

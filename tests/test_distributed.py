@@ -46,6 +46,7 @@ def test_two_gloo_processes_agree_with_one_process_on_the_same_global_batch(tmp_
     one = _run(tmp_path, data, "one", processes=1, grad_accum=2)
     two = _run(tmp_path, data, "two", processes=2, grad_accum=1)
     assert two["world_size"] == 2 and one["world_size"] == 1
+    assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1  # TensorBoard: rank 0 only
     assert one["steps_per_epoch"] == two["steps_per_epoch"] >= 2
     assert [r["step"] for r in one["train"]] == [r["step"] for r in two["train"]]
     assert [r["loss"] for r in one["train"]] == pytest.approx([r["loss"] for r in two["train"]], abs=1e-4)

@@ -316,6 +316,42 @@ def test_training_lowers_the_loss_and_writes_logs_checkpoints_and_provenance(tmp
     assert provenance["data_checksum"] == synthetic.checksum and provenance["model"] == TINY
 
 
+def test_a_run_writes_tensorboard_events_that_tensorboard_reads_back(tmp_path, synthetic):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from m3el_lib.models.loading import load_model
+    from m3el_lib.training.engine import Trainer
+
+    config = tiny_config(tmp_path, epochs=2, pairings=["I-I", "T-T", "TI-TI"], early_stopping_patience=0)
+    result = Trainer(config, loaded=load_model(TINY), dataset=synthetic).fit()
+    events = EventAccumulator(str(result.output_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {f"train/{n}" for n in ("loss", "lr", "temperature", "logit_scale", "batch_accuracy", "grad_norm")}
+    expected |= {"val/acc_I-I", "val/acc_T-T", "val/acc_TI-TI", "val/acc_selected_mean", "val/acc_all_mean"}
+    assert expected <= tags, expected - tags
+    train_rows, val_rows = result.history["train"], result.history["val"]
+    loss = events.Scalars("train/loss")
+    assert [e.step for e in loss] == [r["step"] for r in train_rows]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in train_rows], abs=1e-5)
+    temperature = events.Scalars("train/temperature")
+    assert [e.value for e in temperature] == pytest.approx([1 / r["logit_scale"] for r in train_rows], rel=1e-4)
+    accuracy = events.Scalars("val/acc_T-T")
+    assert [(e.step, e.value) for e in accuracy] == [(r["step"], pytest.approx(r["acc_T-T"], abs=1e-5)) for r in val_rows]
+
+
+def test_tensorboard_can_be_turned_off(tmp_path, synthetic, capsys):
+    from m3el_lib.cli import main
+    from m3el_lib.models.loading import load_model
+    from m3el_lib.training.engine import Trainer
+
+    result = Trainer(tiny_config(tmp_path, epochs=1, tensorboard=False), loaded=load_model(TINY), dataset=synthetic).fit()
+    assert (result.output_dir / "train_log.csv").is_file()
+    assert not list(result.output_dir.rglob("events.out.tfevents.*"))
+    assert main(["train", "--profile", "sample", "--no-tensorboard", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["tensorboard"] is False
+
+
 def test_early_stopping_stops_after_patience_epochs_without_gain(tmp_path, synthetic):
     from m3el_lib.models.loading import load_model
     from m3el_lib.training.engine import Trainer

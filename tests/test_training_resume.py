@@ -40,6 +40,14 @@ def _train(config: Path, *extra: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+def _curve(run: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run))
+    events.Reload()
+    return [(e.step, round(e.value, 5)) for e in events.Scalars(tag)]
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     data = write_synthetic_dataset(tmp_path / "data", n=60, image_every=2)
@@ -62,6 +70,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert [r["step"] for r in a["train"]] == [r["step"] for r in b["train"]]  # no duplicated or lost rows
     assert [r["loss"] for r in a["train"]] == [r["loss"] for r in b["train"]]
     assert a["val"] == b["val"]
+    # TensorBoard's curves of the killed-and-resumed run (two event files) are the uninterrupted run's.
+    assert _curve(tmp_path / "killed", "train/loss") == _curve(tmp_path / "whole", "train/loss")
+    assert _curve(tmp_path / "killed", "val/acc_selected_mean") == _curve(tmp_path / "whole", "val/acc_selected_mean")
     wa = torch.load(tmp_path / "whole" / "best.pt", weights_only=True)["state_dict"]
     wb = torch.load(tmp_path / "killed" / "best.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -1,6 +1,6 @@
 """Tests of the live Wikimedia source against recorded responses (tests/fixtures/wikimedia/).
 
-`FakeWikimedia` is a transport that answers like the real services from those files: the
+`FakeWikimedia` is a transport (served through the client's requests `TransportAdapter`) that answers like the real services from those files: the
 SPARQL endpoint, wbsearchentities, the Wikipedia REST summaries, the Commons
 imageinfo API and Special:FilePath. Faults (429, 5xx, malformed bodies) are injected per URL.
 The clock and sleep are fakes, so nothing waits and nothing touches the network.
@@ -285,7 +285,7 @@ def test_500_twice_then_success(fake, clock, tmp_path):
     casablanca = next(m for m in movies if m.qid == "Q132689")
     assert casablanca.extract.startswith("Casablanca is a 1942")
     assert len(fake.urls("summary/Casablanca_%28film%29")) == 3
-    assert clock.sleeps == [1.0, 2.0]
+    assert clock.sleeps == [2.0]  # urllib3: the first retry at once, then 1 s * 2**1
 
 
 # -- malformed responses -------------------------------------------------------------------------

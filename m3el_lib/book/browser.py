@@ -1,37 +1,35 @@
 """Open the built book in headless Chromium and check each page as a reader would see it.
 
-Chromium (Debian's `chromium`) is driven over the DevTools protocol through a pipe
-(`--remote-debugging-pipe`: JSON messages ending in NUL on file descriptors 3 and 4), so no
-driver, websocket library or network port is needed. For every page: every picture loaded
-(`naturalWidth > 0`), no traceback or error output shows, no script error was thrown, no
-resource failed to load, and nothing was requested from the network (the book must work from
-`file://` offline; such requests are also blocked); every formula was typeset by MathJax and no
-raw TeX is left in the prose; every picture has an alt text; no cell whose input is hidden lost
-its outputs (checked against the page's source notebook). A full-page screenshot of each page is
-saved. The checks on a page's text and DOM are small pure functions (`raw_tex`,
-`unrendered_formulas`, `lost_hidden_outputs`) over what `PAGE_REPORT_JS` returns.
+Playwright drives Debian's `chromium` (`/usr/bin/chromium`; Playwright's own browser downloads
+are not needed). For every page: every picture loaded (`naturalWidth > 0`), no traceback or
+error output shows, no script error was thrown, no resource failed to load, and nothing was
+requested from the network (the book must work from `file://` offline; such requests are also
+blocked); every formula was typeset by MathJax and no raw TeX is left in the prose; every picture
+has an alt text; no cell whose input is hidden lost its outputs (checked against the page's source
+notebook). A full-page screenshot of each page is saved. The checks on a page's text and DOM are
+small pure functions (`raw_tex`, `unrendered_formulas`, `lost_hidden_outputs`) over what
+`PAGE_REPORT_JS` returns.
 """
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
-import select
 import shutil
-import subprocess
-import tempfile
-import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Request, Route, sync_playwright
 
 from ..fsutil import atomic_write_bytes
 from .runner import is_glue_record
 
+# Playwright adds --headless itself; the rest keep Chromium from calling home.
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
 )
@@ -146,93 +144,28 @@ def find_chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise BrowserError("headless Chromium is not installed: `apt-get install -y chromium` (make test does this as root)")
+    raise BrowserError("headless Chromium is not installed: `make browser` (apt-get install -y chromium)")
 
 
-class DevToolsPipe:
-    """A minimal DevTools client over Chromium's debugging pipe."""
-
-    def __init__(self, binary: str | None = None, window: tuple[int, int] = (1280, 1000)) -> None:
-        self.profile_dir = tempfile.mkdtemp(prefix="m3el-chromium-")
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-
-        def _map_pipes() -> None:  # runs in the child: its fds 3 and 4 become the protocol pipes
-            read_end, write_end = os.dup(to_child_r), os.dup(from_child_w)  # out of the way of 3 and 4
-            os.dup2(read_end, 3)
-            os.dup2(write_end, 4)
-
-        command = [binary or find_chromium(), *CHROMIUM_FLAGS, "--remote-debugging-pipe",
-                   f"--user-data-dir={self.profile_dir}", f"--window-size={window[0]},{window[1]}", "about:blank"]
-        self.process = subprocess.Popen(command, preexec_fn=_map_pipes, pass_fds=(3, 4, to_child_r, from_child_w),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def close(self) -> None:
+@contextmanager
+def headless_page(binary: str | None = None, window: tuple[int, int] = (1280, 1000)) -> Iterator[Page]:
+    """A Playwright page in a fresh headless Chromium that aborts every request to the network."""
+    with sync_playwright() as playwright:
         try:
-            self.send("Browser.close", timeout=5)
-        except (BrowserError, OSError):
-            pass
+            browser = playwright.chromium.launch(executable_path=binary or find_chromium(), headless=True,
+                                                 args=list(CHROMIUM_FLAGS))
+        except PlaywrightError as error:
+            raise BrowserError(f"Chromium did not start: {str(error).splitlines()[0]}") from None
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        shutil.rmtree(self.profile_dir, ignore_errors=True)
+            context = browser.new_context(viewport={"width": window[0], "height": window[1]}, service_workers="block")
+            context.route(re.compile(r"^(https?|wss?)://"), _abort)
+            yield context.new_page()
+        finally:
+            browser.close()
 
-    def __enter__(self) -> "DevToolsPipe":
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _read_message(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BrowserError("Chromium did not answer in time")
-            ready, _, _ = select.select([self._from_child], [], [], remaining)
-            if ready:
-                chunk = os.read(self._from_child, 1 << 20)
-                if not chunk:
-                    raise BrowserError("Chromium closed the DevTools pipe (did it crash?)")
-                self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60) -> dict:
-        """Send one command and return its result (events that arrive meanwhile are kept)."""
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_child, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read_message(deadline)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise BrowserError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for(self, method: str, session: str | None = None, timeout: float = 60) -> dict:
-        """Wait for an event (or take it if it already arrived)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for index, event in enumerate(self.events):
-                if event.get("method") == method and (session is None or event.get("sessionId") == session):
-                    return self.events.pop(index)
-            self.events.append(self._read_message(deadline))
+def _abort(route: Route) -> None:
+    route.abort("blockedbyclient")
 
 
 # ---------------------------------------------------------------------------- page checks
@@ -311,77 +244,73 @@ class PageReport:
         return not self.problems
 
 
-def _page_session(browser: DevToolsPipe) -> str:
-    targets = browser.send("Target.getTargets")["targetInfos"]
-    page = next((t for t in targets if t.get("type") == "page"), None)
-    target_id = page["targetId"] if page else browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.send("Target.attachToTarget", {"targetId": target_id, "flatten": True})["sessionId"]
-    for domain in ("Page", "Runtime", "Network"):
-        browser.send(f"{domain}.enable", session=session)
-    # Anything that leaves the machine is blocked, and still reported below as a problem.
-    browser.send("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]}, session=session)
-    return session
+class _PageEvents:
+    """What a page does while it is checked: its requests, failed loads and uncaught script errors."""
+
+    def __init__(self, page: Page) -> None:
+        self.problems: list[str] = []
+        self._handlers = {"request": self._request, "requestfailed": self._failed,
+                          "pageerror": self._script_error, "websocket": self._websocket}
+        self._page = page
+        for event, handler in self._handlers.items():
+            page.on(event, handler)
+
+    def detach(self) -> None:
+        for event, handler in self._handlers.items():
+            self._page.remove_listener(event, handler)
+
+    def _request(self, request: Request) -> None:
+        if not request.url.startswith(LOCAL_SCHEMES):
+            self.problems.append(f"requested from the network: {request.url}")
+
+    def _failed(self, request: Request) -> None:
+        if request.url.startswith(LOCAL_SCHEMES):  # remote ones were blocked by us and reported above
+            self.problems.append(f"a resource failed to load: {request.failure} ({request.url})")
+
+    def _script_error(self, error: Exception) -> None:
+        self.problems.append(f"script error: {str(error)[:200]}")
+
+    def _websocket(self, socket: Any) -> None:
+        self.problems.append(f"requested from the network: {socket.url}")
 
 
-def _network_problems(events: list[dict[str, Any]]) -> list[str]:
-    problems = []
-    for event in events:
-        params = event.get("params", {})
-        if event.get("method") == "Network.requestWillBeSent":
-            url = params.get("request", {}).get("url", "")
-            if not url.startswith(LOCAL_SCHEMES):
-                problems.append(f"requested from the network: {url}")
-        elif event.get("method") == "Network.loadingFailed" and not params.get("canceled"):
-            if params.get("blockedReason") is None:
-                problems.append(f"a resource failed to load: {params.get('errorText')} (request {params.get('requestId')})")
-        elif event.get("method") == "Runtime.exceptionThrown":
-            details = params.get("exceptionDetails", {})
-            text = details.get("exception", {}).get("description") or details.get("text", "")
-            problems.append(f"script error: {text[:200]}")
-    return problems
-
-
-def check_page(browser: DevToolsPipe, session: str, url: str, screenshot: Path | None, timeout: float = 60,
-               redirects: bool = False, notebook: Path | None = None) -> PageReport:
+def check_page(page: Page, url: str, screenshot: Path | None, timeout: float = 60, redirects: bool = False,
+               notebook: Path | None = None) -> PageReport:
     """Load one page, check it, and save a full-page screenshot (`notebook`: the page's source
     notebook, to check that no hidden cell lost its outputs)."""
     report = PageReport(url=url)
-    browser.events.clear()
-    browser.send("Page.navigate", {"url": url}, session=session)
-    browser.wait_for("Page.loadEventFired", session=session, timeout=timeout)
-    if redirects:  # the book's index.html is a meta-refresh redirect: check the page it lands on
-        browser.wait_for("Page.loadEventFired", session=session, timeout=timeout)
-    result = browser.send("Runtime.evaluate", {"expression": PAGE_REPORT_JS, "awaitPromise": True, "returnByValue": True},
-                          session=session, timeout=timeout)
-    if "exceptionDetails" in result:
-        report.problems.append(f"the page check itself failed: {result['exceptionDetails'].get('text')}")
+    events = _PageEvents(page)
+    try:
+        page.goto(url, wait_until="load", timeout=timeout * 1000)
+        if redirects:  # the book's index.html is a meta-refresh redirect: check the page it lands on
+            page.wait_for_url(lambda landed: landed != url, wait_until="load", timeout=timeout * 1000)
+        checked = page.evaluate(PAGE_REPORT_JS)
+    except PlaywrightError as error:
+        report.problems.append(f"the page check itself failed: {str(error).splitlines()[0]}")
         return report
-    page = result["result"]["value"]
-    report.title, report.images = page["title"], page["images"]
-    for image in page["images"]:
+    finally:
+        events.detach()
+    report.title, report.images = checked["title"], checked["images"]
+    for image in checked["images"]:
         if not image["width"]:
             report.problems.append(f"picture did not load: {image['src']}")
-    report.problems += [f"shows an error: {text}" for text in page["errors"]]
-    report.problems += [f"raw TeX on the page: {text}" for text in raw_tex(page["prose"])]
-    report.problems += unrendered_formulas(page["maths"])
-    report.formulas = len(page["maths"])
-    report.rendered_formulas = sum(1 for m in page["maths"] if m["rendered"] and not m["error"])
-    report.problems += [f"picture without alt text: {src}" for src in page["alt_missing"]]
-    report.hidden_inputs = sum(1 for c in page["cells"] if any(f"tag_{tag}" in c["classes"].split() for tag in HIDING_TAGS))
+    report.problems += [f"shows an error: {text}" for text in checked["errors"]]
+    report.problems += [f"raw TeX on the page: {text}" for text in raw_tex(checked["prose"])]
+    report.problems += unrendered_formulas(checked["maths"])
+    report.formulas = len(checked["maths"])
+    report.rendered_formulas = sum(1 for m in checked["maths"] if m["rendered"] and not m["error"])
+    report.problems += [f"picture without alt text: {src}" for src in checked["alt_missing"]]
+    report.hidden_inputs = sum(1 for c in checked["cells"] if any(f"tag_{tag}" in c["classes"].split() for tag in HIDING_TAGS))
     if notebook is not None and notebook.exists():
         import nbformat
 
-        report.problems += lost_hidden_outputs(page["cells"], nbformat.read(notebook, as_version=4))
-    if page["text_length"] < 20:
+        report.problems += lost_hidden_outputs(checked["cells"], nbformat.read(notebook, as_version=4))
+    if checked["text_length"] < 20:
         report.problems.append("the page is (nearly) empty")
-    report.problems += _network_problems(browser.events)
+    report.problems += events.problems
     if screenshot is not None:
-        height = min(page["height"], MAX_SCREENSHOT_HEIGHT)
-        shot = browser.send("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": max(page["width"], 800), "height": height, "scale": 1},
-        }, session=session, timeout=timeout)
-        report.screenshot = atomic_write_bytes(screenshot, base64.b64decode(shot["data"]))
+        clip = {"x": 0, "y": 0, "width": max(checked["width"], 800), "height": min(checked["height"], MAX_SCREENSHOT_HEIGHT)}
+        report.screenshot = atomic_write_bytes(screenshot, page.screenshot(full_page=True, clip=clip, timeout=timeout * 1000))
     return report
 
 
@@ -399,13 +328,12 @@ def check_book(html_dir: Path, screenshot_dir: Path | None, pages: list[Path] | 
     """Check every page of the book in one headless Chromium; one report per page."""
     html_dir = Path(html_dir).resolve()
     reports = []
-    with DevToolsPipe() as browser:
-        session = _page_session(browser)
+    with headless_page() as browser_page:
         for page in pages or book_pages(html_dir):
             relative = page.resolve().relative_to(html_dir)
             shot = Path(screenshot_dir) / (str(relative.with_suffix("")).replace(os.sep, "__") + ".png") if screenshot_dir else None
             redirects = bool(REFRESH.search(page.read_text(encoding="utf-8", errors="replace")))
             notebook = html_dir / "_sources" / relative.with_suffix(".ipynb")
-            reports.append(check_page(browser, session, page.resolve().as_uri(), shot, redirects=redirects,
+            reports.append(check_page(browser_page, page.resolve().as_uri(), shot, redirects=redirects,
                                       notebook=notebook if notebook.exists() else None))
     return reports

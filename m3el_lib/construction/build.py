@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
 from .. import __version__
-from ..fsutil import exclusive_lock, atomic_write_json, atomic_write_lines, sha256_bytes, sha256_tree
+from ..fsutil import atomic_write_json, atomic_write_lines, exclusive_lock, sha256_bytes, sha256_tree, swap_folder_into_place
 from ..data.io import instance_to_record, record_to_instance, write_dataset
 from ..data.schema import SPLITS, TASK_NAMES, Entity, ImageRef, Instance
 from . import stages
@@ -151,7 +151,7 @@ def _build_locked(source: KnowledgeSource, out_dir: Path, topics: Sequence[str] 
     manifest = _manifest(source, params, instances, selected, skipped, recall, tiers, checksum)
     atomic_write_json(staging / "manifest.json", manifest)
     atomic_write_json(staging / BUILD_MARKER, {"built_by": f"m3el_lib {__version__} build-dataset", "checksum": checksum})
-    _swap_into_place(staging, out_dir)
+    swap_folder_into_place(staging, out_dir)
     shutil.rmtree(work, ignore_errors=True)
     return manifest
 
@@ -195,18 +195,6 @@ def _select(
         selected[topic] = [e for e in entities if e.qid not in seen]
         seen.update(e.qid for e in entities)
     return selected
-
-
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    """Replace `out_dir` by the finished staging folder with renames only."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    old = out_dir.parent / f".{out_dir.name}.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if out_dir.exists():
-        os.rename(out_dir, old)
-    os.rename(staging, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _id_key(instance_id: str) -> tuple[int, int]:

@@ -1,41 +1,46 @@
-"""A small, polite HTTP client for the live Wikimedia source (standard library only).
+"""The polite HTTP client of the live Wikimedia source, on `requests`, urllib3's `Retry` and `requests-cache`.
 
-What it adds over `urllib`:
+What the libraries do, configured for Wikimedia's etiquette:
 
-* a descriptive User-Agent, as the Wikimedia User-Agent policy asks (override with
-  `M3EL_USER_AGENT`, ideally adding your own contact address);
-* rate limiting: a minimum interval between requests that reach the network
-  (`M3EL_HTTP_MIN_INTERVAL`, seconds, default 0.5); cache hits do not wait;
-* retries with exponential backoff on 429 and 5xx (a `Retry-After` header is honoured) and on
-  connection errors;
-* an on-disk cache under `config.cache_dir()/http/`, keyed by method, URL and (for POST) body,
-  each entry written atomically, so an interrupted run resumes where it stopped. A response is
-  cached only after the caller's parser accepted it, so a malformed answer is never replayed;
-* errors that name the URL.
+* `requests` sends, with a descriptive User-Agent as the Wikimedia User-Agent policy asks
+  (override with `M3EL_USER_AGENT`, ideally adding your own contact address);
+* `urllib3.util.Retry` retries 429 and 5xx answers and broken connections with exponential
+  backoff (`backoff_factor * 2**(n-1)` seconds before the n-th retry in a row, none before the
+  first, capped at `max_backoff`), honouring a `Retry-After` header (seconds or an HTTP date);
+* `requests-cache` stores responses in one SQLite file under `config.cache_dir()/http/`
+  (transactional, so an interrupted run resumes where it stopped; JSON-serialised, never pickled).
 
-The transport (one request in, one response out) is injectable so tests run against recorded
-responses. The default transport refuses to touch the network when `M3EL_OFFLINE=1`, and inside
-pytest unless `M3EL_ALLOW_NETWORK=1`, so no test reaches the network by accident.
+What is ours: the rule that a response is cached only after the caller's parser accepted it (so a
+malformed answer is never replayed; requests-cache's `CachedSession` would store it before the
+parser runs, so we use its storage directly), a minimum interval between requests that reach the
+network (`M3EL_HTTP_MIN_INTERVAL`, seconds, default 0.5; retries keep it too, cache hits do not
+wait), and errors that name the URL.
+
+Tests replace the network with `transport`: a function from `HttpRequest` to `HttpResponse`,
+served through `TransportAdapter`, a requests transport adapter that answers from urllib3's own
+connection pool, so urllib3's retry logic runs unchanged. The real adapter refuses the network
+when `M3EL_OFFLINE=1`, and inside pytest unless `M3EL_ALLOW_NETWORK=1`.
 """
 from __future__ import annotations
 
-import email.utils
-import gzip
-import hashlib
-import http.client
+import io
 import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
+import requests
+import requests.adapters
+import requests_cache
+import urllib3
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
+
 from m3el_lib import config
-from m3el_lib.fsutil import atomic_write_bytes
 
 T = TypeVar("T")
 
@@ -47,7 +52,7 @@ PROJECT_URL = "https://arxiv.org/abs/2410.18096"
 DEFAULT_MIN_INTERVAL_S = 0.5
 DEFAULT_TIMEOUT_S = 60.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-CACHE_FORMAT = 1
+CACHE_FILE = "responses.sqlite"
 
 
 class HttpError(RuntimeError):
@@ -68,11 +73,13 @@ class MalformedResponseError(HttpError):
 
 
 class NetworkDisabledError(HttpError):
-    """The default transport was asked for the network while it is switched off."""
+    """The real adapter was asked for the network while it is switched off."""
 
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """One attempt as a test transport sees it."""
+
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -82,6 +89,8 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpResponse:
+    """A final response (fresh or from the cache), as parsers see it."""
+
     status: int
     url: str
     body: bytes
@@ -96,6 +105,11 @@ class HttpResponse:
             return json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise MalformedResponseError(self.url, f"body is not JSON ({error})") from None
+
+    @classmethod
+    def of(cls, response: requests.Response) -> "HttpResponse":
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        return cls(status=response.status_code, url=response.url, body=response.content, headers=headers)
 
 
 Transport = Callable[[HttpRequest], HttpResponse]
@@ -113,7 +127,7 @@ def default_user_agent() -> str:
     override = os.environ.get("M3EL_USER_AGENT", "").strip()
     if override:
         return override
-    return f"m3el-companion/{project_version()} ({PROJECT_DESCRIPTION}; {PROJECT_URL}) python-urllib/{sys.version_info.major}.{sys.version_info.minor}"
+    return f"m3el-companion/{project_version()} ({PROJECT_DESCRIPTION}; {PROJECT_URL}) python-requests/{requests.__version__}"
 
 
 def network_allowed() -> bool:
@@ -125,26 +139,8 @@ def network_allowed() -> bool:
     return True
 
 
-def urllib_transport(request: HttpRequest) -> HttpResponse:
-    """Send one request with urllib; HTTP error statuses come back as responses, not exceptions."""
-    if not network_allowed():
-        raise NetworkDisabledError(
-            request.url, "network access is disabled (M3EL_OFFLINE=1, or a test without M3EL_ALLOW_NETWORK=1)"
-        )
-    raw = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method=request.method)
-    try:
-        with urllib.request.urlopen(raw, timeout=request.timeout) as reply:
-            status, headers, body, final_url = reply.status, reply.headers, reply.read(), reply.geturl()
-    except urllib.error.HTTPError as error:
-        status, headers, body, final_url = error.code, error.headers, error.read(), request.url
-    lowered = {name.lower(): value for name, value in headers.items()}
-    if lowered.get("content-encoding", "").lower() == "gzip":
-        body = gzip.decompress(body)
-    return HttpResponse(status=status, url=final_url, body=body, headers=lowered)
-
-
 def build_url(url: str, params: Mapping[str, Any] | None = None) -> str:
-    """`url` with `params` appended as a query string, keys sorted so cache keys are stable."""
+    """`url` with `params` appended as a query string, keys sorted so URLs and cache keys are stable."""
     if not params:
         return url
     query = urllib.parse.urlencode(sorted((k, str(v)) for k, v in params.items()))
@@ -170,43 +166,88 @@ class RateLimiter:
         self._last = now
 
 
-class ResponseCache:
-    """Responses on disk, one file per request: a JSON header line, a newline, the raw body."""
+class PoliteRetry(Retry):
+    """urllib3's `Retry`, sleeping through the client (an injectable sleep, then the rate limit).
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    Which answers are retried, how often and how long to wait are urllib3's decisions; only the
+    act of waiting is routed to `pause(seconds)` and `before_attempt()`, which the client sets.
+    """
 
-    @staticmethod
-    def key(method: str, url: str, body: bytes | None) -> str:
-        digest = hashlib.sha256(f"{method.upper()} {url}".encode())
-        if body:
-            digest.update(b"\0")
-            digest.update(body)
-        return digest.hexdigest()
+    pause: Callable[[float], None] = staticmethod(time.sleep)
+    before_attempt: Callable[[], None] = staticmethod(lambda: None)
 
-    def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.resp"
+    def new(self, **changes: Any) -> "PoliteRetry":
+        retry = super().new(**changes)
+        retry.pause, retry.before_attempt = self.pause, self.before_attempt
+        return retry
 
-    def get(self, key: str) -> HttpResponse | None:
-        path = self.path(key)
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        head, sep, body = blob.partition(b"\n")
-        try:
-            meta = json.loads(head.decode("utf-8")) if sep else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            meta = None
-        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
-            # An unreadable entry (e.g. from another version) is refetched, not trusted.
-            return None
-        return HttpResponse(status=int(meta["status"]), url=str(meta["url"]), body=body, headers=dict(meta["headers"]))
+    def sleep(self, response: Any = None) -> None:
+        wait = None
+        if self.respect_retry_after_header and response is not None:
+            try:
+                wait = self.get_retry_after(response)
+            except InvalidHeader:  # an unreadable Retry-After: fall back to the backoff
+                wait = None
+        if not wait:
+            wait = self.get_backoff_time()
+        if wait > 0:
+            self.pause(wait)
+        self.before_attempt()
 
-    def put(self, key: str, method: str, response: HttpResponse) -> None:
-        kept = {k: v for k, v in response.headers.items() if k in ("content-type", "last-modified", "etag")}
-        meta = {"format": CACHE_FORMAT, "method": method, "url": response.url, "status": response.status, "headers": kept}
-        atomic_write_bytes(self.path(key), json.dumps(meta, sort_keys=True).encode("utf-8") + b"\n" + response.body)
+
+class NetworkAdapter(requests.adapters.HTTPAdapter):
+    """requests' own adapter, behind the offline guard."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if not network_allowed():
+            raise NetworkDisabledError(
+                str(request.url), "network access is disabled (M3EL_OFFLINE=1, or a test without M3EL_ALLOW_NETWORK=1)"
+            )
+        return super().send(request, *args, **kwargs)
+
+
+class TransportPool(urllib3.HTTPConnectionPool):
+    """A urllib3 pool whose wire is a `Transport`: urllib3's retry loop (`urlopen`) runs unchanged."""
+
+    def __init__(self, scheme: str, host: str, port: int | None, transport: Transport, **options: Any) -> None:
+        super().__init__(host, port, **options)
+        self.scheme = scheme
+        self.transport = transport
+
+    def _make_request(self, conn: Any, method: str, url: str, body: Any = None, headers: Any = None,
+                      retries: Retry | None = None, timeout: Any = None, **options: Any) -> urllib3.HTTPResponse:
+        default_port = {"http": 80, "https": 443}[self.scheme]
+        netloc = self.host if self.port in (None, default_port) else f"{self.host}:{self.port}"
+        payload = body.encode("utf-8") if isinstance(body, str) else body
+        request = HttpRequest(method=method, url=f"{self.scheme}://{netloc}{url}", headers=dict(headers or {}), body=payload)
+        reply = self.transport(request)
+        return urllib3.HTTPResponse(
+            body=io.BytesIO(reply.body), headers=dict(reply.headers), status=reply.status,
+            preload_content=options.get("preload_content", True), decode_content=options.get("decode_content", True),
+            request_method=method, request_url=request.url, retries=retries,
+        )
+
+
+class TransportAdapter(requests.adapters.HTTPAdapter):
+    """A requests transport adapter that answers every request from a `Transport` (tests, recordings)."""
+
+    def __init__(self, transport: Transport, **options: Any) -> None:
+        self.transport = transport
+        super().__init__(**options)
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
+                                        proxies: Any = None, cert: Any = None) -> TransportPool:
+        parts = urllib.parse.urlsplit(str(request.url))
+        return TransportPool(parts.scheme, parts.hostname or "", parts.port, self.transport)
+
+    def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
+        return request.path_url  # never the proxy form: nothing leaves the process
+
+
+def open_cache(folder: Path) -> requests_cache.SQLiteCache:
+    """requests-cache's SQLite store in `folder` (JSON-serialised: nothing is unpickled)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return requests_cache.SQLiteCache(folder / CACHE_FILE, serializer="json", decode_content=False)
 
 
 class HttpClient:
@@ -220,27 +261,32 @@ class HttpClient:
         user_agent: str | None = None,
         min_interval: float | None = None,
         max_retries: int = 5,
-        backoff_base: float = 1.0,
+        backoff_factor: float = 1.0,
         max_backoff: float = 120.0,
         timeout: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.transport = transport or urllib_transport
-        self.cache = ResponseCache(Path(cache_dir) if cache_dir else config.cache_dir() / "http") if use_cache else None
+        self.cache_dir = Path(cache_dir) if cache_dir else config.cache_dir() / "http"
+        self.cache = open_cache(self.cache_dir) if use_cache else None
         self.user_agent = user_agent or default_user_agent()
         if min_interval is None:
             min_interval = float(os.environ.get("M3EL_HTTP_MIN_INTERVAL", DEFAULT_MIN_INTERVAL_S))
         self.limiter = RateLimiter(min_interval, clock, sleep)
         self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.max_backoff = max_backoff
         self.timeout = timeout
-        self._sleep = sleep
-        self._wall_clock = wall_clock
-        self.requests_sent = 0  # requests that went to the transport (retries included)
+        self.requests_sent = 0  # attempts that went to the adapter (retries included)
         self.cache_hits = 0
+        retry = PoliteRetry(
+            total=max_retries, status_forcelist=RETRY_STATUSES, allowed_methods={"GET", "POST"},
+            backoff_factor=backoff_factor, backoff_max=max_backoff, raise_on_status=False,
+        )
+        retry.pause, retry.before_attempt = sleep, self._before_attempt
+        adapter = TransportAdapter(transport, max_retries=retry) if transport else NetworkAdapter(max_retries=retry)
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": self.user_agent})
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, adapter)
 
     def get(
         self,
@@ -279,58 +325,47 @@ class HttpClient:
         2xx responses and those in `ok_statuses` (e.g. 404 for a missing page) are returned and
         cached; other statuses raise HttpError naming the URL once retries are used up.
         """
-        key = ResponseCache.key(method, url, body)
-        cached = self.cache.get(key) if self.cache else None
+        prepared = self.session.prepare_request(requests.Request(method, url, headers=dict(headers or {}), data=body))
+        key = self.cache.create_key(prepared) if self.cache else ""
+        cached = self.cache.get_response(key) if self.cache else None
         if cached is not None:
             self.cache_hits += 1
-            return parse(cached) if parse else cached
-        response = self._send_with_retries(method, url, headers or {}, body, ok_statuses)
+            response = HttpResponse.of(cached)
+            return parse(response) if parse else response
+        fresh = self._send(prepared, ok_statuses)
+        response = HttpResponse.of(fresh)
         result = parse(response) if parse else response  # raises before caching when malformed
         if self.cache:
-            self.cache.put(key, method, response)
+            self.cache.save_response(fresh, cache_key=key)
         return result
 
-    def _send_with_retries(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, ok_statuses: tuple[int, ...]
-    ) -> HttpResponse:
-        full_headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip", **headers}
-        request = HttpRequest(method=method, url=url, headers=full_headers, body=body, timeout=self.timeout)
-        last_problem = ""
-        for attempt in range(self.max_retries + 1):
-            self.limiter.wait()
-            self.requests_sent += 1
-            retry_after: float | None = None
-            try:
-                response = self.transport(request)
-            except NetworkDisabledError:
-                raise
-            except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, resets, cut-off bodies
-                last_problem = f"connection failed: {error}"
-            else:
-                if 200 <= response.status < 300 or response.status in ok_statuses:
-                    return response
-                if response.status not in RETRY_STATUSES:
-                    raise HttpError(url, f"HTTP {response.status}: {_snippet(response.body)}", status=response.status)
-                last_problem = f"HTTP {response.status}"
-                retry_after = self._retry_after(response.header("retry-after"))
-            if attempt == self.max_retries:
-                break
-            delay = retry_after if retry_after is not None else self.backoff_base * (2**attempt)
-            self._sleep(min(delay, self.max_backoff) if retry_after is None else delay)
-        raise HttpError(url, f"gave up after {self.max_retries + 1} attempts; last: {last_problem}")
+    def _before_attempt(self) -> None:
+        self.limiter.wait()
+        self.requests_sent += 1
 
-    def _retry_after(self, value: str | None) -> float | None:
-        """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-        if not value:
-            return None
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
+    def _send(self, prepared: requests.PreparedRequest, ok_statuses: tuple[int, ...]) -> requests.Response:
+        url = str(prepared.url)
+        first = self.requests_sent
+        self._before_attempt()
         try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, moment.timestamp() - self._wall_clock())
+            # As `Session.request` would: proxies and CA bundle from the environment (HTTPS_PROXY, ...).
+            settings = self.session.merge_environment_settings(url, {}, None, None, None)
+            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=True, **settings)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            attempts = self.requests_sent - first
+            raise HttpError(url, f"gave up after {attempts} attempts; last: connection failed: {_reason(error)}") from None
+        status = response.status_code
+        if 200 <= status < 300 or status in ok_statuses:
+            return response
+        if status in RETRY_STATUSES:  # urllib3 handed back the last answer once its retries were used up
+            raise HttpError(url, f"gave up after {self.requests_sent - first} attempts; last: HTTP {status}", status=status)
+        raise HttpError(url, f"HTTP {status}: {_snippet(response.content)}", status=status)
+
+
+def _reason(error: Exception) -> str:
+    """The innermost cause urllib3 reports (MaxRetryError wraps the last failure)."""
+    cause = error.args[0] if error.args else error
+    return str(getattr(cause, "reason", cause))
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:

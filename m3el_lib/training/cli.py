@@ -1,6 +1,6 @@
 """Arguments of `m3el train` (also `python -m m3el_lib.training`, and the same under torchrun).
 
-    m3el train --profile sample|full [--config FILE] [--resume PATH] [--set KEY=VALUE ...]
+    m3el train --profile sample|full [--config FILE] [--resume PATH] [--set KEY=VALUE ...] [--no-tensorboard]
 
 The preset of the profile is the base; `--config` (JSON or YAML) overrides it, `--set` overrides
 both (values are JSON when they parse as JSON, strings otherwise). Under torchrun every process
@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, default=None, help="a last.pt to continue from (same config)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one option, e.g. --set epochs=3 --set pairings='[\"T-T\"]'")
+    parser.add_argument("--no-tensorboard", action="store_true",
+                        help="write no TensorBoard event files (same as --set tensorboard=false)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -44,7 +46,8 @@ def resolve_config(args: argparse.Namespace) -> Any:
     config = preset(profile)
     if args.config is not None:
         config = load_config(args.config, base=config)
-    return from_dict(parse_overrides(args.overrides), base=config, source="--set")
+    config = from_dict(parse_overrides(args.overrides), base=config, source="--set")
+    return config.replace(tensorboard=False) if getattr(args, "no_tensorboard", False) else config
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ from ..data.schema import TASK_NAMES
 
 TRAINABLE_CHOICES = ("all", "last", "heads")
 # Options that do not change a run's result (so a run may be resumed or reused with them changed).
-RESULT_NEUTRAL = frozenset({"output_dir", "progress", "kill_at_step", "log_every", "num_workers", "image_cache", "device"})
+RESULT_NEUTRAL = frozenset({"output_dir", "progress", "kill_at_step", "log_every", "num_workers", "image_cache", "device",
+                            "tensorboard"})
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -89,6 +90,7 @@ class TrainConfig:
     output_dir: str = ""  # "" = results_dir(profile)/<run_name>
     checkpoint_every: int = 0  # optimiser steps between resumable checkpoints; 0 = each epoch only
     log_every: int = 1
+    tensorboard: bool = True  # TensorBoard event files beside the CSV/JSON logs (main process only)
     device: str = ""  # "" = the profile's device (cuda when present for "full")
     progress: bool = True
     kill_at_step: int = 0  # fault injection for the kill-and-resume test: SIGKILL inside this step

@@ -30,6 +30,7 @@ from .. import config as paths
 from ..evaluation.metrics import instance_metrics, rank_counts
 from ..fsutil import atomic_write_csv, atomic_write_json
 from ..data.schema import TASK_NAMES
+from .tensorboard_log import TensorBoardLog
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import (
@@ -138,6 +139,7 @@ class Trainer:
         self.state = RunState()
         self.run = RunDir.for_config(config)
         self.output_dir = self.run.path
+        self.board: TensorBoardLog | None = None  # opened by fit()
         self.setup_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------ set-up
@@ -425,6 +427,8 @@ class Trainer:
         atomic_write_csv(self.run.train_log, self.state.train_rows)
         atomic_write_csv(self.run.val_log, self.state.val_rows)
         atomic_write_json(self.run.history_file, self.history())
+        if self.board is not None:
+            self.board.flush()
 
     def history(self) -> dict[str, Any]:
         return {
@@ -450,6 +454,8 @@ class Trainer:
         if resume:
             self.resume_from(resume, saved)
         c, s = self.config, self.state  # after resume_from, which replaces the state
+        if c.tensorboard and self.info.is_main:
+            self.board = TensorBoardLog(self.output_dir, resume_step=s.global_step + 1 if resume else None)
         self._train_mode()
         bar = None
         if c.progress and self.info.is_main:
@@ -472,6 +478,8 @@ class Trainer:
                        "pictures": sum(b.pictures for b in batches)}
                 if s.global_step % c.log_every == 0 or s.step_in_epoch == self.steps_per_epoch:
                     s.train_rows.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+                    if self.board is not None:
+                        self.board.train(row)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{stats['loss']:.4f}", epoch=s.epoch)
@@ -495,6 +503,9 @@ class Trainer:
         )
         if self.info.is_main:
             self._write_summary(result)
+        if self.board is not None:
+            self.board.close()
+            self.board = None
         return result
 
     def _end_epoch(self) -> None:
@@ -503,6 +514,8 @@ class Trainer:
         if c.validate_every_epoch and self.val_examples:
             metrics = self.validate()
             s.val_rows.append({"epoch": s.epoch, "step": s.global_step, **{k: round(v, 6) for k, v in metrics.items()}})
+            if self.board is not None:
+                self.board.validation(s.val_rows[-1])
             metric = metrics["acc_selected_mean"]
             improved = s.best_metric is None or metric > s.best_metric + c.early_stopping_min_delta
             if improved:
