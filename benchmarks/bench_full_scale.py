@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 TIME_RATIO_TARGET = 1.3
 MEMORY_TARGET_GIB = 8.0
 PIPELINE_RATIO_TARGET = 2.0
+from common import pipeline_throughput  # noqa: E402
 from m3el_lib.paper import RELEASE_INSTANCES  # noqa: E402
 EVAL_MODEL = "m3el-tiny-random"
 TRAIN_STEPS = 8
@@ -149,16 +150,7 @@ def pipeline_stage(release: str, out: str) -> int:
 
     overrides = parse_overrides(train_overrides(release, Path(out) / "run", model=STEP_MODEL, batch=STEP_BATCH)[1::2])
     config = from_dict(overrides, base=preset("full"))
-    trainer = Trainer(config)
-    started, pictures, batches = time.perf_counter(), 0, 0
-    for batch in trainer._loader(0, 0):
-        pictures += batch.pictures
-        batches += 1
-        if batches == 1:
-            started, pictures = time.perf_counter(), 0  # worker start-up is not throughput
-        if batches > PIPELINE_BATCHES:
-            break
-    seconds = time.perf_counter() - started
+    pictures, seconds, _ = pipeline_throughput(Trainer(config), PIPELINE_BATCHES)
     Path(out, "pipeline.json").write_text(json.dumps({"pictures": pictures, "seconds": seconds, "workers": WORKERS}))
     return 0
 

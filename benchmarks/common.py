@@ -45,3 +45,20 @@ def verdict(name: str, value: float, limit: float, unit: str) -> bool:
     ok = value <= limit
     print(f"{name:<44} {value:8.2f} {unit:<4} target <= {limit:g} {unit}  ratio {value / limit:.2f}  {'met' if ok else 'MISSED'}")
     return ok
+
+
+def pipeline_throughput(trainer, batches: int) -> tuple[int, float, int]:
+    """(pictures, seconds, batches) the trainer's data pipeline delivers after its first batch
+    (worker start-up is not throughput), with no model step in between."""
+    import time
+
+    started, pictures, seen = time.perf_counter(), 0, 0
+    for batch in trainer._loader(0, 0):
+        pictures += batch.pictures
+        seen += 1
+        if seen == 1:
+            started, pictures = time.perf_counter(), 0
+        if seen > batches:
+            break
+    return pictures, time.perf_counter() - started, seen - 1
+

@@ -30,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from common import pipeline_throughput  # noqa: E402
+
 FULL = {"model": "ViT-B-32", "device": "cuda", "batch": 128, "rounds": 8, "scale": 0.02, "train_steps": 30,
         "workers": max(8, min(16, os.cpu_count() or 8)), "pipeline_batches": 40}
 SMOKE = {"model": "m3el-tiny-random", "device": "cpu", "batch": 8, "rounds": 2, "scale": 0.002, "train_steps": 3,
@@ -108,17 +110,8 @@ def pipeline_check(p: dict, release: str, workdir: Path) -> dict[str, float]:
     """The data pipeline alone (no model step): pictures per second delivered."""
     from m3el_lib.training.engine import Trainer
 
-    trainer = Trainer(full_config(p, release, workdir / "pipeline"))
-    started, pictures, batches = time.perf_counter(), 0, 0
-    for batch in trainer._loader(0, 0):
-        pictures += batch.pictures
-        batches += 1
-        if batches == 1:
-            started, pictures = time.perf_counter(), 0  # worker start-up is not throughput
-        if batches > p["pipeline_batches"]:
-            break
-    seconds = time.perf_counter() - started
-    return {"workers": p["workers"], "batches": batches - 1, "pictures": pictures, "seconds": seconds,
+    pictures, seconds, batches = pipeline_throughput(Trainer(full_config(p, release, workdir / "pipeline")), p["pipeline_batches"])
+    return {"workers": p["workers"], "batches": batches, "pictures": pictures, "seconds": seconds,
             "pictures_per_s": pictures / seconds}
 
 
