@@ -37,23 +37,23 @@ from .synthetic import TOPICS
 
 KB = "m3el-synthetic"
 ROOT = "M3EL"
-# Proportions measured on M³EL-mini (data checksum a9646457c5ee, 2,115 instances) with
+# Proportions measured on M³EL-mini (data checksum d9eaf7a22f8b, 2,219 instances) with
 # m3el_lib.statistics.core.compute_stats (its overview, image_coverage table and per-instance table):
 # - every instance has 4 candidates (candidates_mean 4.0, min = max);
-# - 592 of 2,115 gold entities (28.0%) have a picture, and a mention has one exactly when its
-#   gold does (592 mentions);
-# - pictures cluster: of the 592 instances with a pictured gold, 581 (98.1%) have every candidate
-#   pictured (1,765 of their 1,776 negatives); the other 1,523 instances have 422 pictured
-#   negatives out of 4,569 (9.2%); overall 2,187 of 6,345 negatives (34.5%);
-# - 3,287 distinct entities fill the 8,460 candidate slots (0.389 per slot), 2,000 distinct gold
-#   entities for 2,115 instances (0.946); the most-used entity is a candidate of 38 instances;
+# - 1,497 of 2,219 gold entities (67.5%) have a picture; a mention shows one only when its gold
+#   has one, and then in 1,274 of 1,497 instances (85.1%; the others are text-only mentions);
+# - pictures cluster: of the 1,497 instances with a pictured gold, 1,390 (92.9%) have every
+#   candidate pictured; the other 829 instances have 463 pictured negatives out of 2,487 (18.6%);
+# - 2,087 distinct entities fill the 8,876 candidate slots (0.235 per slot), 1,604 distinct gold
+#   entities for 2,219 instances (0.723); the most-used entity is a candidate of 61 instances;
 # - every listed picture's file is present (files_present equals with_image).
 CANDIDATES = 4
-GOLD_PICTURE_SHARE = 592 / 2115
-ALL_PICTURED_WITH_PICTURED_GOLD = 581 / 592
-PICTURED_NEGATIVE_SHARE_OTHERWISE = 422 / 4569
-ENTITIES_PER_SLOT = 3287 / 8460
-GOLDS_PER_INSTANCE = 2000 / 2115
+GOLD_PICTURE_SHARE = 1497 / 2219
+MENTION_PICTURE_SHARE_WITH_PICTURED_GOLD = 1274 / 1497
+ALL_PICTURED_WITH_PICTURED_GOLD = 1390 / 1497
+PICTURED_NEGATIVE_SHARE_OTHERWISE = 463 / 2487
+ENTITIES_PER_SLOT = 2087 / 8876
+GOLDS_PER_INSTANCE = 1604 / 2219
 # Extensions of the candidate pictures: the documentation shows `.jpg`; Commons files also come
 # as `.JPG` and `.png` (our mix, so that loaders meet all three).
 EXTENSIONS = ((".jpg", 0.80), (".JPG", 0.12), (".png", 0.08))
@@ -198,9 +198,9 @@ def _mention_image(topic: str, number: int, extension: str) -> list[str]:
             f"/{ROOT}/{topic}_mention_images/{file_name}"]
 
 
-def _record(topic: str, number: int, gold: SynthEntity, candidates: list[SynthEntity]) -> dict[str, Any]:
+def _record(topic: str, number: int, gold: SynthEntity, candidates: list[SynthEntity], mention_pictured: bool) -> dict[str, Any]:
     record = gold.record()
-    mention_image = _mention_image(topic, number, gold.extension) if gold.has_picture else None
+    mention_image = _mention_image(topic, number, gold.extension) if gold.has_picture and mention_pictured else None
     return {
         "Qid": record["Qid"], "name": record["name"], "description": record["description"],
         "sentence": f"Synthetic sentence {number} is about {gold.name} in the {topic} topic.",
@@ -230,8 +230,9 @@ def synth_records(scale: float = 1.0, seed: int = 0) -> dict[str, list[dict[str,
         entities, pairs = _topic_instances(topic, count, first_number, rng)
         first_number += len(entities)
         records = []
-        for gold, candidates in pairs:
-            records.append(_record(topic, instance_number, entities[gold], [entities[c] for c in candidates]))
+        shown = rng.random(len(pairs)) < MENTION_PICTURE_SHARE_WITH_PICTURED_GOLD
+        for (gold, candidates), mention_pictured in zip(pairs, shown.tolist()):
+            records.append(_record(topic, instance_number, entities[gold], [entities[c] for c in candidates], mention_pictured))
             instance_number += 1
         by_topic[topic] = records
     return by_topic
