@@ -56,11 +56,13 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from build_snapshot import to_jpeg as snapshot_jpeg  # noqa: E402
 from m3el_lib.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes  # noqa: E402
 from m3el_lib.models.pretrain_corpus import (  # noqa: E402
     CORPUS_DIR,
@@ -223,22 +225,9 @@ def kgeography(root: Path) -> list[Candidate]:
 
 
 def to_jpeg(image: Image.Image) -> bytes:
-    """RGB on white, the transparent margin trimmed, at most MAX_SIDE px a side, no metadata."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode in {"P", "LA", "L", "1", "I", "I;16"} or "transparency" in image.info:
-        image = image.convert("RGBA")
-    while max(image.size) > 4 * MAX_SIDE:
-        image = image.reduce(2)
-    if image.mode == "RGBA":
-        bbox = image.getchannel("A").getbbox()
-        background = Image.new("RGB", image.size, (255, 255, 255))
-        background.paste(image, mask=image.getchannel("A"))
-        image = background.crop(bbox) if bbox else background
-    image = image.convert("RGB")
-    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    return out.getvalue()
+    """RGB on white, the transparent margin trimmed, at most MAX_SIDE px a side, no metadata
+    (the snapshot's conversion, at the corpus's size and quality)."""
+    return snapshot_jpeg(image, max_side=MAX_SIDE, quality=JPEG_QUALITY)
 
 
 # ---------------------------------------------------------------- build

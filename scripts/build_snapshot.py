@@ -208,12 +208,13 @@ def read_flag_array(data: bytes, where: str) -> np.ndarray:
 # ---------------------------------------------------------------- pictures
 
 
-def to_jpeg(image: Image.Image) -> bytes:
-    """RGB on white, at most MAX_SIDE px a side, JPEG without metadata."""
+def to_jpeg(image: Image.Image, max_side: int = MAX_SIDE, quality: int = JPEG_QUALITY) -> bytes:
+    """RGB on white, at most `max_side` px a side, JPEG without metadata (also the pretraining
+    corpus's picture format, at its own size and quality)."""
     image = ImageOps.exif_transpose(image)
     if image.mode in {"P", "LA", "L", "1", "I", "I;16"} or "transparency" in image.info:
         image = image.convert("RGBA")
-    while max(image.size) > 4 * MAX_SIDE:  # shrink huge inputs cheaply before the careful resize
+    while max(image.size) > 4 * max_side:  # shrink huge inputs cheaply before the careful resize
         image = image.reduce(2)
     if image.mode == "RGBA":
         bbox = image.getchannel("A").getbbox()  # trim the transparent margin so the subject fills the frame
@@ -221,9 +222,9 @@ def to_jpeg(image: Image.Image) -> bytes:
         background.paste(image, mask=image.getchannel("A"))
         image = background.crop(bbox) if bbox else background
     image = image.convert("RGB")
-    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    image.save(out, format="JPEG", quality=quality, optimize=True)
     return out.getvalue()
 
 
