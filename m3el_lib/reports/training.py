@@ -12,21 +12,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from .. import config as paths
 from ..data.schema import TASK_NAMES
 from ..evaluation.subsets import Prediction
 from ..models.encoders import load_image, picture_path
 from ..training.experiments import ExperimentResult
 from .style import COLUMN_WIDTH, legend_outside, new_figure, style
-
-
-
-def baseline_frame(profile: str | None = None):
-    """The baseline rows (one per model, task, topic, mode) that `run_baselines` wrote."""
-    path = paths.results_dir(profile) / "baselines" / "baselines.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: run the baselines first (notebook 04, or baselines.run_baselines)")
-    return pd.read_csv(path)
 
 
 def overall(frame, metric: str = "acc@1"):
@@ -37,8 +27,6 @@ def overall(frame, metric: str = "acc@1"):
 
 def headline_table(frame, models: Sequence[str], metric: str = "acc@1"):
     """Tasks x models: "value [low, high]" in percent, in task order, with the chance level."""
-    import pandas as pd
-
     rows = overall(frame, metric)
     table = {}
     for model in models:
@@ -53,8 +41,6 @@ def headline_table(frame, models: Sequence[str], metric: str = "acc@1"):
 
 def improvement_table(frame, ours: str, against: Sequence[str], metric: str = "acc@1"):
     """Per task: ours, each other model, the gain in points, and whether the 95% intervals overlap."""
-    import pandas as pd
-
     rows = overall(frame, metric).set_index(["model", "task"])
     records = []
     for task in TASK_NAMES:
@@ -76,8 +62,6 @@ def improvement_table(frame, ours: str, against: Sequence[str], metric: str = "a
 
 def best_baseline_gain(frame, ours: str, baselines: Sequence[str], metric: str = "acc@1"):
     """Per task: the strongest baseline that can do it, and our gain over it in points."""
-    import pandas as pd
-
     rows = overall(frame, metric)
     records = []
     for task in TASK_NAMES:
