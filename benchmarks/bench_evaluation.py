@@ -7,6 +7,11 @@ encoding throughput (items/s) for each modality: T (texts, mention sentences and
 "name: description" together), I (pictures, decoding and preprocessing included) and TI (a text
 and a picture each, plus the fusion: 1 / (1/T + 1/I) before the fusion's own, negligible, time).
 
+Issue 17's target: the pictures per second of that cold encoding, decoding included, at least 80%
+of the image tower's bare forward pass on already-decoded pictures (the limit this CPU allows:
+the same batch, threads, channels-last layout, `inference_mode`); texts likewise against the text
+tower's bare forward pass on already-tokenised texts (printed, not a target).
+
 Both runs use `n_bootstrap=0` so that they time encoding and scoring, not the intervals; the
 bootstrap time is printed on its own. The cold run gets a fresh, empty cache folder.
 
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 
 TARGET_RATIO = 10.0
+ENCODING_TARGET = 0.8
 
 
 def _dataset(args: argparse.Namespace, workdir: Path):
@@ -45,6 +51,35 @@ def _dataset(args: argparse.Namespace, workdir: Path):
         dataset = Dataset(instances=test, root=dataset.root, files=dataset.files, checksum=dataset.checksum + f"-first{args.limit}")
         label += f", first {args.limit} test instances"
     return dataset, label
+
+
+def bare_forward_rates(lm, dataset, items: int = 256) -> dict[str, float]:
+    """Items/s of each tower's forward pass alone, on inputs decoded/tokenised beforehand."""
+    import torch
+
+    from m3el_lib.models.encoders import DEFAULT_BATCH_SIZE, entity_text, load_image, picture_path
+    from m3el_lib.models.loading import channels_last, is_convolutional
+
+    instances = dataset.split("test")
+    texts = [entity_text(c) for inst in instances for c in inst.candidates][:items]
+    files = [picture_path(dataset, c.image) for inst in instances for c in inst.candidates if c.image]
+    pictures = [p for p in (load_image(f) for f in files[: items * 2]) if p is not None][:items]
+    pixels = torch.stack([lm.preprocess(p) for p in pictures])
+    tokens = lm.tokenizer(texts)
+    batches = range(0, items, DEFAULT_BATCH_SIZE)
+    visual = lm.model.visual
+    layout = channels_last(visual) if is_convolutional(visual) else __import__("contextlib").nullcontext()
+    rates = {}
+    with torch.inference_mode(), layout:
+        pixels = pixels.contiguous(memory_format=torch.channels_last) if is_convolutional(visual) else pixels
+        for name, run, count in (("I", lambda i: lm.model.encode_image(pixels[i : i + DEFAULT_BATCH_SIZE]), len(pixels)),
+                                 ("T", lambda i: lm.model.encode_text(tokens[i : i + DEFAULT_BATCH_SIZE]), len(texts))):
+            run(0)  # warm-up
+            start = time.perf_counter()
+            for i in batches:
+                run(i)
+            rates[name] = count / (time.perf_counter() - start)
+    return rates
 
 
 def main() -> int:
@@ -91,12 +126,20 @@ def main() -> int:
             print(f"encoding throughput {modality:<2}: {rates[modality]:8.1f} items/s  ({cold.cache.encoded[modality]} items in {cold.cache.seconds[modality]:.1f} s)")
     if len(rates) == 2:
         print(f"encoding throughput TI: {1.0 / (1.0 / rates['T'] + 1.0 / rates['I']):8.1f} items/s  (one text + one picture each, then fused)")
+    bare = bare_forward_rates(lm, dataset)
+    encoding_ok = True
+    for modality in ("I", "T"):
+        if modality in rates:
+            share = rates[modality] / bare[modality]
+            target = f" (target >= {ENCODING_TARGET:.0%}): {'met' if share >= ENCODING_TARGET else 'MISSED'}" if modality == "I" else ""
+            encoding_ok = encoding_ok and (share >= ENCODING_TARGET or modality == "T")
+            print(f"bare forward {modality:<2}: {bare[modality]:8.1f} items/s; the project's encoding reaches {share:.0%} of it{target}")
     ratio = cold_seconds / warm_seconds
     print(f"evaluate, cold cache (encode afresh): {cold_seconds:8.2f} s")
     print(f"evaluate, from the cache            : {warm_seconds:8.2f} s   ({len(warm_result.groups)} task x topic groups)")
     print(f"bootstrap intervals (1000 resamples): {bootstrap_seconds:8.2f} s extra")
     print(f"speed-up from the cache: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x): {'met' if ratio >= TARGET_RATIO else 'MISSED'}")
-    return 0 if ratio >= TARGET_RATIO else 1
+    return 0 if ratio >= TARGET_RATIO and encoding_ok else 1
 
 
 if __name__ == "__main__":

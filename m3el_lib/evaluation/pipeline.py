@@ -21,6 +21,7 @@ from .scoring import model_scorer
 from ..training.config import TrainConfig
 from ..training.experiments import run_experiment
 from ..training.runs import RunDir
+from ..training.suffix_encoder import evaluation_encoder
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,18 @@ def run_model_evaluation(
     batch_size: int = 64,
     profile: str | None = None,
     save: bool = True,
+    trained_with: TrainConfig | None = None,
 ):
     """Load a model and a dataset, evaluate on every task, optionally save: (result, written paths).
+
+    `trained_with`: the config of the run that wrote `checkpoint`; when that run froze a prefix,
+    only what it trained is run, on stored prefix outputs (`training.suffix_encoder`).
 
     Results go to `config.results_dir(profile)/evaluations/<model>-<weights id>-<split>.{json,csv}`.
     """
     dataset = open_dataset(data, profile)
     split = split or default_split(dataset.instances)
-    lm = load_model(model, pretrained=pretrained, checkpoint=checkpoint, device=device)
+    lm = evaluation_encoder(load_model(model, pretrained=pretrained, checkpoint=checkpoint, device=device), trained_with)
     result = evaluate(model_scorer(lm, batch_size=batch_size), dataset, split=split, full_kb=full_kb, n_bootstrap=n_bootstrap, seed=seed)
     paths: tuple = ()
     if save:
@@ -138,10 +143,10 @@ def _write(report: BaselineReport, dataset, profile, split, extra_models, full_k
 
 
 def evaluate_run(label: str, best_path: Path, model: str, profile: str | None = None, split: str = "test",
-                 n_bootstrap: int = 1000, data: str | None = None):
+                 n_bootstrap: int = 1000, data: str | None = None, trained_with: TrainConfig | None = None):
     """Evaluate an exported checkpoint with the project's evaluator; rows labelled `label`."""
     result, written = run_model_evaluation(model, data=data, checkpoint=str(best_path), split=split,
-                                           n_bootstrap=n_bootstrap, profile=profile, save=True)
+                                           n_bootstrap=n_bootstrap, profile=profile, save=True, trained_with=trained_with)
     frame = pd.DataFrame(result.rows())
     frame["model"] = label
     return result, frame, written
@@ -179,6 +184,6 @@ def evaluate_runs(runs: dict[str, TrainConfig], profile: str | None = None, spli
                 raise FileNotFoundError(f"{label}: no finished run in {run.path}; execute notebook 05 (or m3el train --config ...)")
             run_experiment(label, run_config, retrain=True)
         model_name = config.model_choice(profile, run_config.model)[0]
-        result, frame, written = evaluate_run(label, run.best, model_name, profile, split, n_bootstrap)
+        result, frame, written = evaluate_run(label, run.best, model_name, profile, split, n_bootstrap, trained_with=run_config)
         evaluated[label] = EvaluatedRun(label, run, model_name, result, frame, written)
     return evaluated

@@ -17,14 +17,18 @@ Instances whose record has no picture at all do not qualify for I/TI tasks (`Ins
 this policy is only for pictures a record names but that cannot be used.
 
 Any object with `encode_text_batch(list[str])`, `encode_image_batch(Tensor)`, `preprocess`, and
-`device` can be encoded (a `LoadedModel`, or a baseline's single-tower encoder).
+`device` can be encoded (a `LoadedModel`, or a baseline's single-tower encoder). An encoder that
+embeds whole lists itself (`encode_texts(texts, batch_size)`, `encode_images(paths, batch_size)`,
+raw embeddings) is handed the whole list: `m3el_lib.training.suffix_encoder` reads stored
+frozen-prefix outputs that way.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +71,8 @@ def encode_texts(lm: Encoder, texts: Sequence[str], batch_size: int = DEFAULT_BA
     if not texts:
         raise ValueError("encode_texts needs at least one text")
     with _eval_mode(lm):
+        if hasattr(type(lm), "encode_texts"):
+            return F.normalize(lm.encode_texts(list(texts), batch_size).float(), dim=-1)
         chunks = [lm.encode_text_batch(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
     return F.normalize(torch.cat(chunks).float(), dim=-1)
 
@@ -86,30 +92,77 @@ def encode_images(
     if not paths:
         raise ValueError("encode_images needs at least one path")
     with _eval_mode(lm):
+        if hasattr(type(lm), "encode_images"):
+            embedded, missing = lm.encode_images(list(paths), batch_size)
+            return F.normalize(embedded.float(), dim=-1), missing
         return _encode_images(lm, paths, batch_size)
 
 
 def _encode_images(lm: Encoder, paths: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     rows: list[torch.Tensor | None] = [None] * len(paths)
     missing = torch.zeros(len(paths), dtype=torch.bool)
-    for start in range(0, len(paths), batch_size):
-        batch_positions, pixels = [], []
-        with stage("decode"):
-            for position in range(start, min(start + batch_size, len(paths))):
-                image = load_image(paths[position])
-                if image is None:
-                    missing[position] = True
-                    continue
-                batch_positions.append(position)
-                pixels.append(lm.preprocess(image))
-        if pixels:
+    for positions, pixels, unusable in decoded_batches(paths, lm.preprocess, batch_size):
+        missing[unusable] = True
+        if pixels is not None:
             with stage("encode"):
-                embedded = F.normalize(lm.encode_image_batch(torch.stack(pixels)).float(), dim=-1)
-            for row, position in zip(embedded, batch_positions):
+                embedded = F.normalize(lm.encode_image_batch(pixels).float(), dim=-1)
+            for row, position in zip(embedded, positions):
                 rows[position] = row
     dim = _image_dim(lm, rows)
     zero = torch.zeros(dim)
     return torch.stack([row if row is not None else zero for row in rows]), missing
+
+
+def decode_workers() -> int:
+    """Processes that decode pictures while the model encodes (one core left to the model's threads)."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+class _Pictures(torch.utils.data.Dataset):
+    def __init__(self, items: Sequence[Any], open_item: Callable[[Any], Any], preprocess: Callable) -> None:
+        self.items, self.open_item, self.preprocess = items, open_item, preprocess
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None]:
+        image = self.open_item(self.items[index])
+        return index, (self.preprocess(image) if image is not None else None)
+
+
+def _collate(found: list[tuple[int, torch.Tensor | None]]) -> tuple[list[int], torch.Tensor | None, list[int]]:
+    usable = [(i, pixels) for i, pixels in found if pixels is not None]
+    pixels = torch.stack([p for _, p in usable]) if usable else None
+    return [i for i, _ in usable], pixels, [i for i, p in found if p is None]
+
+
+def decoded_batches(
+    items: Sequence[Any], preprocess: Callable, batch_size: int = DEFAULT_BATCH_SIZE,
+    open_item: Callable[[Any], Any] | None = None, workers: int | None = None,
+) -> Iterator[tuple[list[int], torch.Tensor | None, list[int]]]:
+    """Pictures decoded and preprocessed ahead, in DataLoader workers, batch by batch in order:
+    (positions of the usable ones, their pixels [n, 3, H, W] or None, positions of unusable ones).
+
+    `open_item` turns an item into a PIL picture or None (default: `load_image` of a path). Small
+    tensor operations in the main process pay for the model's thread pool (several ms a picture
+    on 2 busy cores); a worker runs them on one thread while the model encodes the last batch.
+    Time waiting for a batch counts as "decode".
+    """
+    open_item = open_item or (lambda path: load_image(path))
+    workers = decode_workers() if workers is None else workers
+    if len(items) <= batch_size:
+        workers = 0
+    loader = torch.utils.data.DataLoader(
+        _Pictures(items, open_item, preprocess), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+        prefetch_factor=2 if workers else None,
+    )
+    batches = iter(loader)
+    while True:
+        with stage("decode"):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _image_dim(lm: Encoder, rows: list[torch.Tensor | None]) -> int:

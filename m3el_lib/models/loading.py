@@ -102,14 +102,14 @@ class LoadedModel:
         are about 1.6-1.9x faster on this project's machine (benchmarks/bench_evaluation.py); the
         tower's weights are put back as they were, so checkpoints and weight hashes never see it.
         """
-        if self.device == "cpu" and _convolutional(self.model.visual):
+        if self.device == "cpu" and is_convolutional(self.model.visual):
             with channels_last(self.model.visual):
                 pixels = pixels.contiguous(memory_format=torch.channels_last)
                 return self.model.encode_image(pixels).float().contiguous()
         return self.model.encode_image(pixels.to(self.device)).float().cpu()
 
 
-def _convolutional(tower: torch.nn.Module) -> bool:
+def is_convolutional(tower: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.Conv2d) and m.kernel_size != m.stride for m in tower.modules())
 
 

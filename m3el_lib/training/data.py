@@ -277,10 +277,13 @@ class ImageStore:
         if mode == "memory" and self.keys:
 
             def compute() -> tuple[Inputs, set[str]]:
+                from ..models.encoders import decoded_batches
+
                 parts = []
-                starts = range(0, len(self.keys), chunk)
-                for start in progress(starts) if progress else starts:
-                    pixels = torch.stack([self._decode(p) for p in self.keys[start : start + chunk]])
+                batches = decoded_batches(self.keys, preprocess, chunk)
+                for positions, pixels, unusable in progress(batches) if progress else batches:
+                    self.failed.update(self.keys[i] for i in unusable)
+                    pixels = self._with_blanks(positions, pixels, unusable)
                     parts.append(prefix(pixels) if prefix is not None else pixels)
                 return _concat(parts), self.failed
 
@@ -293,6 +296,16 @@ class ImageStore:
             self.failed.add(path)
             picture = self._blank()
         return picture
+
+    def _with_blanks(self, positions: list[int], pixels: torch.Tensor | None, unusable: list[int]) -> torch.Tensor:
+        """One decoded batch with a blank picture at each unusable position, in key order."""
+        if not unusable:
+            return pixels
+        start = min(positions + unusable)
+        batch = self._blank().unsqueeze(0).repeat(len(positions) + len(unusable), 1, 1, 1)
+        if pixels is not None:
+            batch[[i - start for i in positions]] = pixels
+        return batch
 
     def _blank(self) -> torch.Tensor:
         from PIL import Image

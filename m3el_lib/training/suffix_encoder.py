@@ -1,0 +1,213 @@
+"""Evaluate a fine-tuned checkpoint by running only what training changed.
+
+A run that trained the last blocks of each tower (`trainable="last"`, `precompute_frozen`) left
+every earlier layer as it found it. Its checkpoint therefore maps a picture (or text) to the same
+frozen-prefix output as the model it started from, and as every other run cut at the same place
+from the same start. `SuffixEncoder` keeps those prefix outputs on disk, keyed by a hash of the
+frozen weights themselves (not of the checkpoint), so evaluating CLIP_ND and its ablations decodes
+each test picture and runs each tower's prefix once; every checkpoint then runs only its suffix.
+Scores equal the whole towers' (tests/test_suffix_encoder.py).
+
+The embedding functions of `m3el_lib.models.encoders` call `encode_texts` / `encode_images` on an
+encoder that has them, with whole lists, so the store is read and written once per call.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .. import config as paths
+from ..fsutil import atomic_write_bytes
+from ..timing import stage
+from .config import TrainConfig
+from .towers import Split, set_trainable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrefixTable:
+    """Prefix outputs by key (one tensor row each; `missing` rows are unusable pictures), in one file."""
+
+    path: Path | None
+    keys: list[str] = field(default_factory=list)
+    rows: torch.Tensor | None = None
+    missing: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        self.index: dict[str, int] = {}
+        if self.path is not None and self.path.is_file():
+            from .checkpoint import CheckpointError, load_tensors_file
+
+            try:
+                saved = load_tensors_file(self.path)
+                self._append(list(saved["keys"]), saved["rows"], saved["missing"].bool())
+            except (CheckpointError, KeyError, TypeError) as err:
+                log.warning("prefix store %s unreadable (%s); it will be rebuilt", self.path, err)
+
+    def _append(self, keys: list[str], rows: torch.Tensor, missing: torch.Tensor) -> None:
+        start = len(self.keys)
+        self.keys.extend(keys)
+        self.index.update({key: start + i for i, key in enumerate(keys)})
+        self.rows = rows if self.rows is None else torch.cat([self.rows, rows])
+        self.missing = missing if self.missing is None else torch.cat([self.missing, missing])
+
+    def lookup(self, keys: Sequence[str], compute: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows and missing mask of `keys`; unseen keys are computed (`compute(new) -> rows, missing`) and saved."""
+        new = list(dict.fromkeys(key for key in keys if key not in self.index))
+        if new:
+            rows, missing = compute(new)
+            self._append(new, rows, missing)
+            self._save()
+        index = torch.tensor([self.index[key] for key in keys], dtype=torch.long)
+        assert self.rows is not None and self.missing is not None
+        return self.rows[index], self.missing[index]
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        buffer = io.BytesIO()
+        torch.save({"keys": self.keys, "rows": self.rows, "missing": self.missing}, buffer)
+        atomic_write_bytes(self.path, buffer.getvalue())
+
+
+def frozen_digest(tower: nn.Module, split: Split, salt: str) -> str:
+    """sha256 of a tower's frozen weights and buffers (everything outside the split's trainable
+    modules) and `salt` (the cut, the transform): what the prefix outputs depend on."""
+    trainable: set[int] = set()
+    for part in split.trainable_modules():
+        tensors = list(part.parameters()) + list(part.buffers()) if isinstance(part, nn.Module) else [part]
+        trainable.update(id(t) for t in tensors)
+    digest = hashlib.sha256(salt.encode() + b"\0")
+    for name, tensor in list(tower.named_parameters()) + list(tower.named_buffers()):
+        if id(tensor) in trainable:
+            continue
+        digest.update(name.encode() + b"\0")
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _picture_key(path: Path | None) -> str:
+    if path is None:
+        return "<no file>"
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"{path}|absent"
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+class SuffixEncoder:
+    """A fine-tuned checkpoint (a `LoadedModel`) that embeds through stored frozen-prefix outputs.
+
+    Behaves as the `LoadedModel` it wraps (name, weights id, transform), so results and the
+    embedding cache are keyed exactly as for the whole towers. A tower whose prefix output is not
+    one tensor per item (a text tower cut inside its layers) runs whole.
+    """
+
+    def __init__(self, loaded: Any, run_config: TrainConfig, store_root: Path | None = None, persist: bool = True) -> None:
+        if run_config.trainable == "all" or not run_config.precompute_frozen:
+            raise ValueError("SuffixEncoder needs a run that froze a prefix (trainable 'last' or 'heads', precompute_frozen)")
+        self.loaded = loaded
+        text_blocks = None if run_config.unlocked_text_blocks < 0 else run_config.unlocked_text_blocks
+        self.image_split, self.text_split = set_trainable(loaded.model, run_config.trainable, run_config.unlocked_blocks, text_blocks)
+        root = store_root or paths.cache_dir() / "prefix"
+        visual = loaded.model.visual
+        image_salt = f"image|{type(self.image_split).__name__}|{self.image_split.blocks}|{loaded.preprocess!r}"
+        text_salt = f"text|{type(self.text_split).__name__}|{self.text_split.blocks}"
+        text_tower = nn.ModuleList([m for n, m in loaded.model.named_children() if n != "visual"])
+        self.image_table = PrefixTable(root / f"image-{frozen_digest(visual, self.image_split, image_salt)[:32]}.pt" if persist else None)
+        self.text_table = PrefixTable(root / f"text-{frozen_digest(text_tower, self.text_split, text_salt)[:32]}.pt" if persist else None)
+
+    def __getattr__(self, name: str) -> Any:  # name, weights_id, preprocess, tokenizer, device, model, ...
+        return getattr(self.loaded, name)
+
+    # ------------------------------------------------------------ the whole-list interface
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str], batch_size: int) -> torch.Tensor:
+        """Raw text embeddings [N, D] of `texts`."""
+        if self.text_split.blocks > 0:  # prefix outputs of different lengths: run the tower whole
+            return torch.cat([self.loaded.encode_text_batch(list(texts[i : i + batch_size]))
+                              for i in range(0, len(texts), batch_size)])
+
+        def compute(new: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            with stage("encode"):
+                rows = torch.cat([self.text_split.prefix(self.loaded.tokenizer(new[i : i + batch_size]).to(self.loaded.device)).float().cpu()
+                                  for i in range(0, len(new), batch_size)])
+            return rows, torch.zeros(len(new), dtype=torch.bool)
+
+        rows, _ = self.text_table.lookup(list(texts), compute)
+        with stage("encode"):
+            return torch.cat([self.text_split.suffix(rows[i : i + batch_size].to(self.loaded.device)).float().cpu()
+                              for i in range(0, len(rows), batch_size)])
+
+    @torch.no_grad()
+    def encode_images(self, paths_: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw image embeddings [N, D] (zero rows for unusable pictures) and the missing mask [N]."""
+        keys = [_picture_key(path) for path in paths_]
+        path_of = dict(zip(keys, paths_))
+
+        def compute(new: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            return self._image_prefixes([path_of[key] for key in new], batch_size)
+
+        rows, missing = self.image_table.lookup(keys, compute)
+        out: list[torch.Tensor] = []
+        with stage("encode"), self._layout():
+            for i in range(0, len(rows), batch_size):
+                out.append(self.image_split.suffix(self._pixels_layout(rows[i : i + batch_size])).float().cpu())
+        embedded = torch.cat(out)
+        embedded[missing] = 0.0
+        return embedded, missing
+
+    def _image_prefixes(self, files: list[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prefix outputs of `files` (zero rows for unusable pictures) and the missing mask."""
+        from ..models.encoders import decoded_batches
+
+        missing = torch.zeros(len(files), dtype=torch.bool)
+        found: dict[int, torch.Tensor] = {}
+        for positions, pixels, unusable in decoded_batches(files, self.loaded.preprocess, batch_size):
+            missing[unusable] = True
+            if pixels is not None:
+                with stage("encode"), self._layout():
+                    found.update(zip(positions, self.image_split.prefix(self._pixels_layout(pixels)).float().cpu().contiguous()))
+        if not found:  # nothing usable: one blank picture gives the rows' shape
+            from PIL import Image
+
+            blank = self.loaded.preprocess(Image.new("RGB", (8, 8))).unsqueeze(0)
+            with self._layout():
+                found[-1] = self.image_split.prefix(self._pixels_layout(blank)).float().cpu()[0]
+        zero = torch.zeros_like(next(iter(found.values())))
+        return torch.stack([found.get(i, zero) for i in range(len(files))]), missing
+
+    # ------------------------------------------------------------ the layout the whole tower uses
+
+    def _convolutional_on_cpu(self) -> bool:
+        from ..models.loading import is_convolutional
+
+        return self.loaded.device == "cpu" and is_convolutional(self.loaded.model.visual)
+
+    def _layout(self) -> Any:
+        import contextlib
+
+        from ..models.loading import channels_last
+
+        return channels_last(self.loaded.model.visual) if self._convolutional_on_cpu() else contextlib.nullcontext()
+
+    def _pixels_layout(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.loaded.device)
+        return x.contiguous(memory_format=torch.channels_last) if self._convolutional_on_cpu() and x.ndim == 4 else x
+
+
+def evaluation_encoder(loaded: Any, run_config: TrainConfig | None) -> Any:
+    """The encoder to evaluate `loaded` with: a `SuffixEncoder` when its run froze a prefix, else `loaded`."""
+    if run_config is None or run_config.trainable == "all" or not run_config.precompute_frozen:
+        return loaded
+    return SuffixEncoder(loaded, run_config)
