@@ -102,3 +102,20 @@ def test_channels_last_encoding_matches_the_plain_layout_and_leaves_the_weights_
     cosine = torch.nn.functional.cosine_similarity(plain, fast, dim=-1)
     assert torch.allclose(cosine, torch.ones(4), atol=1e-6)
     assert all(p.is_contiguous() for p in lm.model.parameters())
+
+
+def test_pictures_decoded_in_workers_are_the_pictures_decoded_here(tiny, pictures):
+    """Decoding ahead in DataLoader workers changes speed, not pixels: the snapshot's real JPEGs and
+    PNGs, plus broken and missing files, in order and flagged alike."""
+    from m3el_lib.config import SNAPSHOT_DIR
+    from m3el_lib.models.encoders import decoded_batches
+
+    files = sorted((SNAPSHOT_DIR / "images").iterdir())[:37]
+    files += [pictures / "broken.png", None, pictures / "folder.png", pictures / "red.png"]
+    here = list(decoded_batches(files, tiny.preprocess, 8, workers=0))
+    ahead = list(decoded_batches(files, tiny.preprocess, 8, workers=2))
+    assert len(here) == len(ahead) == 6
+    for (pos_a, pix_a, bad_a), (pos_b, pix_b, bad_b) in zip(here, ahead):
+        assert pos_a == pos_b and bad_a == bad_b
+        assert torch.equal(pix_a, pix_b)
+    assert [i for _, _, bad in here for i in bad] == [37, 38, 39]
