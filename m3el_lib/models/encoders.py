@@ -114,8 +114,9 @@ def _encode_images(lm: Encoder, paths: Sequence[Path | None], batch_size: int) -
 
 
 def decode_workers() -> int:
-    """Processes that decode pictures while the model encodes (one core left to the model's threads)."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    """Processes that decode pictures while the model encodes: one per core, at most 4. They stop
+    two batches ahead of the model, so a model that is the slower side keeps its cores."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 class _Pictures(torch.utils.data.Dataset):
