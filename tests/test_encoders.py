@@ -102,6 +102,14 @@ def test_channels_last_encoding_matches_the_plain_layout_and_leaves_the_weights_
     cosine = torch.nn.functional.cosine_similarity(plain, fast, dim=-1)
     assert torch.allclose(cosine, torch.ones(4), atol=1e-6)
     assert all(p.is_contiguous() for p in lm.model.parameters())
+    from m3el_lib.evaluation.baselines import EfficientNetEncoder
+
+    baseline = EfficientNetEncoder()
+    with torch.no_grad():
+        plain = baseline.model(pixels).float()
+        fast = baseline.encode_image_batch(pixels)
+    assert torch.allclose(torch.nn.functional.cosine_similarity(plain, fast, dim=-1), torch.ones(4), atol=1e-6)
+    assert all(p.is_contiguous() for p in baseline.model.parameters())
 
 
 def test_pictures_decoded_in_workers_are_the_pictures_decoded_here(tiny, pictures):

@@ -26,7 +26,7 @@ import torch
 
 from .. import config
 from ..models.encoders import entity_text, mention_text
-from ..models.loading import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, weights_hash
+from ..models.loading import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, run_image_tower, weights_hash
 from ..data.schema import TASKS, Instance, Task, task_by_name
 from .scoring import EmbeddingScorer, EntityTable, model_scorer
 
@@ -134,7 +134,7 @@ class EfficientNetEncoder:
         raise TypeError("EfficientNet-Lite0 is an image encoder")
 
     def encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model(pixels.to(self.device)).float().cpu()
+        return run_image_tower(self.model, self.model, pixels, self.device)
 
 
 # ---------------------------------------------------------------- the baseline table

@@ -102,11 +102,16 @@ class LoadedModel:
         are about 1.6-1.9x faster on this project's machine (benchmarks/bench_evaluation.py); the
         tower's weights are put back as they were, so checkpoints and weight hashes never see it.
         """
-        if self.device == "cpu" and is_convolutional(self.model.visual):
-            with channels_last(self.model.visual):
-                pixels = pixels.contiguous(memory_format=torch.channels_last)
-                return self.model.encode_image(pixels).float().contiguous()
-        return self.model.encode_image(pixels.to(self.device)).float().cpu()
+        return run_image_tower(self.model.visual, self.model.encode_image, pixels, self.device)
+
+
+def run_image_tower(tower: torch.nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor,
+                    device: str) -> torch.Tensor:
+    """`forward(pixels)` as float32 on the CPU; a convolutional `tower` runs channels-last on the CPU."""
+    if device == "cpu" and is_convolutional(tower):
+        with channels_last(tower):
+            return forward(pixels.contiguous(memory_format=torch.channels_last)).float().contiguous()
+    return forward(pixels.to(device)).float().cpu()
 
 
 def is_convolutional(tower: torch.nn.Module) -> bool:
