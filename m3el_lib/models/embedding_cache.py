@@ -48,7 +48,9 @@ def image_key(local_path: str, path: Path | None) -> str:
 
 
 @dataclass
-class _Table:
+class KeyedRows:
+    """Tensor rows by key, each with a missing flag: appended once, read back in any order."""
+
     keys: list[str] = field(default_factory=list)
     embeddings: torch.Tensor | None = None
     missing: torch.Tensor | None = None
@@ -60,6 +62,16 @@ class _Table:
         self.index.update({key: start + i for i, key in enumerate(keys)})
         self.embeddings = embeddings if self.embeddings is None else torch.cat([self.embeddings, embeddings])
         self.missing = missing if self.missing is None else torch.cat([self.missing, missing])
+
+    def unseen(self, keys: Sequence[str]) -> list[str]:
+        """Keys not held yet, each once, in first-seen order."""
+        return list(dict.fromkeys(key for key in keys if key not in self.index))
+
+    def rows(self, keys: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows and missing flags of `keys` (all held), in their order."""
+        assert self.embeddings is not None and self.missing is not None
+        index = torch.tensor([self.index[key] for key in keys], dtype=torch.long)
+        return self.embeddings[index], self.missing[index]
 
 
 class EmbeddingCache:
@@ -80,7 +92,7 @@ class EmbeddingCache:
         self.folder = (root or cache_root()) / weights_id[:ID_LENGTH] / data_checksum[:ID_LENGTH]
         self.batch_size = batch_size
         self.persist = persist
-        self.tables: dict[tuple[str, str], _Table] = {}
+        self.tables: dict[tuple[str, str], KeyedRows] = {}
         self.encoded = {modality: 0 for modality in CACHED_MODALITIES}  # items encoded afresh
         self.seconds = {modality: 0.0 for modality in CACHED_MODALITIES}  # time spent encoding them
 
@@ -92,14 +104,14 @@ class EmbeddingCache:
     def texts(self, side: str, texts: Sequence[str]) -> torch.Tensor:
         """Embeddings [N, D] of `texts` (each encoded at most once, ever)."""
         table = self._table(side, "T")
-        new = _unseen(texts, table)
+        new = table.unseen(texts)
         if new:
             start = time.perf_counter()
             table.add(new, encode_texts(self.encoder, new, self.batch_size), torch.zeros(len(new), dtype=torch.bool))
             self.seconds["T"] += time.perf_counter() - start
             self.encoded["T"] += len(new)
             self._save(side, "T", table)
-        return _rows(table, texts)[0]
+        return table.rows(texts)[0]
 
     def images(self, side: str, keys: Sequence[str], paths: Sequence[Path | None]) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings [N, D] and missing mask [N] of pictures named by `keys` (see `image_key`)."""
@@ -107,7 +119,7 @@ class EmbeddingCache:
             raise ValueError("images(): keys and paths differ in length")
         table = self._table(side, "I")
         path_of = dict(zip(keys, paths))
-        new = _unseen(keys, table)
+        new = table.unseen(keys)
         if new:
             start = time.perf_counter()
             embeddings, missing = encode_images(self.encoder, [path_of[key] for key in new], self.batch_size)
@@ -115,19 +127,19 @@ class EmbeddingCache:
             table.add(new, embeddings, missing)
             self.encoded["I"] += len(new)
             self._save(side, "I", table)
-        return _rows(table, keys)
+        return table.rows(keys)
 
     # ------------------------------------------------------------ disk
 
-    def _table(self, side: str, modality: str) -> _Table:
+    def _table(self, side: str, modality: str) -> KeyedRows:
         key = (side, modality)
         if key not in self.tables:
             self.tables[key] = self._load(side, modality)
         return self.tables[key]
 
-    def _load(self, side: str, modality: str) -> _Table:
+    def _load(self, side: str, modality: str) -> KeyedRows:
         path = self.path(side, modality)
-        table = _Table()
+        table = KeyedRows()
         if not self.persist or not path.exists():
             return table
         from ..training.checkpoint import load_tensors_file
@@ -137,23 +149,12 @@ class EmbeddingCache:
             table.add(list(stored["keys"]), stored["embeddings"].float(), stored["missing"].bool())
         except Exception as err:  # noqa: BLE001 - any unreadable cache file is simply rebuilt
             log.warning("embedding cache %s unreadable (%s); it will be rebuilt", path, err)
-            return _Table()
+            return KeyedRows()
         return table
 
-    def _save(self, side: str, modality: str, table: _Table) -> None:
+    def _save(self, side: str, modality: str, table: KeyedRows) -> None:
         if not self.persist:
             return
         buffer = io.BytesIO()
         torch.save({"keys": table.keys, "embeddings": table.embeddings, "missing": table.missing}, buffer)
         atomic_write_bytes(self.path(side, modality), buffer.getvalue())
-
-
-def _unseen(keys: Sequence[str], table: _Table) -> list[str]:
-    """Keys not in the table yet, each once, in first-seen order."""
-    return list(dict.fromkeys(key for key in keys if key not in table.index))
-
-
-def _rows(table: _Table, keys: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    assert table.embeddings is not None and table.missing is not None
-    index = torch.tensor([table.index[key] for key in keys], dtype=torch.long)
-    return table.embeddings[index], table.missing[index]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -25,6 +24,7 @@ from torch import nn
 
 from .. import config as paths
 from ..fsutil import atomic_write_bytes
+from ..models.embedding_cache import KeyedRows
 from ..timing import stage
 from .config import TrainConfig
 from .towers import Split, set_trainable
@@ -32,49 +32,39 @@ from .towers import Split, set_trainable
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class PrefixTable:
     """Prefix outputs by key (one tensor row each; `missing` rows are unusable pictures), in one file."""
 
-    path: Path | None
-    keys: list[str] = field(default_factory=list)
-    rows: torch.Tensor | None = None
-    missing: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        self.index: dict[str, int] = {}
-        if self.path is not None and self.path.is_file():
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.table = KeyedRows()
+        if path is not None and path.is_file():
             from .checkpoint import CheckpointError, load_tensors_file
 
             try:
-                saved = load_tensors_file(self.path)
-                self._append(list(saved["keys"]), saved["rows"], saved["missing"].bool())
+                saved = load_tensors_file(path)
+                self.table.add(list(saved["keys"]), saved["rows"], saved["missing"].bool())
             except (CheckpointError, KeyError, TypeError) as err:
-                log.warning("prefix store %s unreadable (%s); it will be rebuilt", self.path, err)
+                log.warning("prefix store %s unreadable (%s); it will be rebuilt", path, err)
+                self.table = KeyedRows()
 
-    def _append(self, keys: list[str], rows: torch.Tensor, missing: torch.Tensor) -> None:
-        start = len(self.keys)
-        self.keys.extend(keys)
-        self.index.update({key: start + i for i, key in enumerate(keys)})
-        self.rows = rows if self.rows is None else torch.cat([self.rows, rows])
-        self.missing = missing if self.missing is None else torch.cat([self.missing, missing])
+    @property
+    def keys(self) -> list[str]:
+        return self.table.keys
 
     def lookup(self, keys: Sequence[str], compute: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows and missing mask of `keys`; unseen keys are computed (`compute(new) -> rows, missing`) and saved."""
-        new = list(dict.fromkeys(key for key in keys if key not in self.index))
+        new = self.table.unseen(keys)
         if new:
-            rows, missing = compute(new)
-            self._append(new, rows, missing)
+            self.table.add(new, *compute(new))
             self._save()
-        index = torch.tensor([self.index[key] for key in keys], dtype=torch.long)
-        assert self.rows is not None and self.missing is not None
-        return self.rows[index], self.missing[index]
+        return self.table.rows(keys)
 
     def _save(self) -> None:
         if self.path is None:
             return
         buffer = io.BytesIO()
-        torch.save({"keys": self.keys, "rows": self.rows, "missing": self.missing}, buffer)
+        torch.save({"keys": self.table.keys, "rows": self.table.embeddings, "missing": self.table.missing}, buffer)
         atomic_write_bytes(self.path, buffer.getvalue())
 
 
