@@ -89,6 +89,14 @@ def test_full_run_needs_come_from_recorded_gpu_figures_else_cpu_ones_marked_as_e
     full_kb = next(r for q, r in rows.items() if q.startswith("evaluate full-KB"))
     assert full_kb["value"] == pytest.approx(10.0 * (79_625 / 23888) ** 2 / 60, abs=0.01)
     assert rows["peak memory of any stage at 23,888 instances (measured)"]["value"] == 2.0
+    # a run at the release's size is a measurement, and says so
+    cpu["scales"]["1"] = {"stats": {"seconds": 95.0, "peak_gib": 3.0}, "evaluate full-KB (warm cache)": stage,
+                          "sizes": {"instances": 79625, "entities": 10000}, "pipeline": {}}
+    (tmp_path / "full_scale-cpu.json").write_text(json.dumps(cpu))
+    rows = {r["quantity"]: r for r in measured_full_run_needs(tmp_path, epochs=10, train_share=0.5)}
+    assert rows["stats on 79,625 instances"]["value"] == pytest.approx(95.0 / 60, abs=0.01)
+    assert rows["stats on 79,625 instances"]["basis"].startswith("measured on this CPU at the release's size")
+    assert next(r for q, r in rows.items() if q.startswith("training"))["basis"].startswith("CPU extrapolation")
     gpu = {"device": "NVIDIA H200", "smoke": False, "parameters": {"model": "ViT-B-32"}, "pipeline_over_step": 5.0,
            "step": {"ratio": 1.05}, "training": {"examples_per_step": 128, "median_step_s": 0.5, "data_wait_share": 0.01,
                                                  "peak_allocated_gib": 30.0},

@@ -266,7 +266,10 @@ def measured_full_run_needs(results_dir: Path | str = RESULTS_DIR, epochs: int =
     scales = found["scales"]
     largest = scales[max(scales, key=float)]
     base = scales[min(scales, key=float)]
-    basis = f"CPU extrapolation from {path.name} ({found['device']}, scales {', '.join(sorted(scales, key=float))})"
+    measured_scales = ', '.join(sorted(scales, key=float))
+    at_size = float(max(scales, key=float)) >= 1.0  # the release's size itself was run: a measurement
+    basis = (f"measured on this CPU at the release's size, {path.name} ({found['device']}, scales {measured_scales})" if at_size
+             else f"CPU extrapolation from {path.name} ({found['device']}, scales {measured_scales})")
     per_example = base["pipeline"]["step_seconds_per_example"]
     rows.append(_row(f"training: {epochs} epochs on {train_examples:,.0f} examples, {found['step_model']} on this CPU",
                      per_example * train_examples * epochs / 86400, "CPU days",
