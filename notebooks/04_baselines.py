@@ -61,8 +61,8 @@ from m3el_lib.evaluation.baselines import CHANCE, MINILM, TFIDF, ModelSpec, prof
 from m3el_lib.evaluation.metrics import default_split
 from m3el_lib.evaluation.pipeline import run_baselines
 from m3el_lib.paper import PAPER_EXISTING_MODELS_ACC
-from m3el_lib.reports.findings import baseline_findings
 from m3el_lib.reports.baseline_tables import interval_table, mention_picture_table, pivot, plot_accuracy, topic_table
+from m3el_lib.reports.findings import baseline_findings
 from m3el_lib.reports.style import save_figure
 from m3el_lib.statistics.core import name_mentions
 
