@@ -40,9 +40,11 @@ from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, Markdown, display
+from myst_nb import glue
 
 from m3el_lib import config
 from m3el_lib.data.datasets import resolve_dataset
+from m3el_lib.reports.findings import negative_tiers, statistics_remarks, value_list
 from m3el_lib.statistics.core import ALL
 from m3el_lib.statistics.pipeline import run_stats, stats_dir
 
@@ -56,20 +58,30 @@ data_path = dataset_ref.path
 target = Path(out_dir) if out_dir else stats_dir(chosen.name)
 stats, written = run_stats(data_path, target, profile=chosen.name, lenient=lenient)
 tables = stats.tables
-data_id = f"{chosen.name} profile, data `{data_path.name}` (checksum `{stats.checksum[:12]}`)"
-display(Markdown(f"Every number below comes from the **{data_id}**: {stats.overview['instances']:,} instances"
-                 f" ({stats.overview['rejected_records']} records rejected). Files written: {len(written)} to `{target}`."))
+# Values the prose shows (MyST-NB glue: each number stays tied to the cell that computed it).
+glue("profile_name", chosen.name, display=False)
+glue("data_name", data_path.name, display=False)
+glue("data_checksum", stats.checksum[:12], display=False)
+glue("n_instances", int(stats.overview["instances"]), display=False)
+glue("n_rejected", int(stats.overview["rejected_records"]), display=False)
+glue("n_written", len(written), display=False)
+glue("results_folder", str(target), display=False)
 
 
-def show(name: str, caption: str) -> None:
-    """A table with its caption and the data it comes from."""
-    display(Markdown(f"**{caption}** ({data_id}; `{name}.csv`)"))
+def show(name: str) -> None:
+    """A statistics table (its caption is the Markdown above the cell)."""
     display(tables[name] if name in tables else pd.read_csv(target / f"{name}.csv"))
 
 
 def figure(name: str) -> None:
     display(Image(filename=str(target / f"{name}.png")))
 
+
+# %% [markdown]
+# Every number below comes from the **{glue:text}`profile_name` profile**, data
+# {glue:text}`data_name` (checksum {glue:text}`data_checksum`): {glue:text}`n_instances:,d`
+# instances ({glue:text}`n_rejected` records rejected). Each table's caption names the CSV it was
+# written to; {glue:text}`n_written` files went to {glue:text}`results_folder`.
 
 # %% [markdown]
 # ## Overview
@@ -79,9 +91,11 @@ def figure(name: str) -> None:
 # name; *name decides share* the share where the gold entity is the only candidate carrying it,
 # so that matching names alone would link the mention. `files_checked` says whether listed
 # pictures were also looked up on disk.
+#
+# **Overview** ({glue:text}`profile_name` profile, data {glue:text}`data_checksum`; `overview.csv`)
 
 # %%
-show("overview", "Overview")
+show("overview")
 
 # %% [markdown]
 # ## How this compares with other MEL datasets
@@ -90,9 +104,12 @@ show("overview", "Overview")
 # in from memory or from later papers. The M³EL release row holds the three figures of the M³EL
 # abstract. The last row is measured here: its *tasks* column counts the tasks (our reading: every
 # pairing of mention modality T, I, TI with entity modality T, I, TI) with at least one instance.
+#
+# **MEL datasets: published figures and ours** (ours: {glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `mel_datasets.csv`)
 
 # %%
-show("mel_datasets", "MEL datasets: published figures and ours")
+show("mel_datasets")
 
 # %% [markdown]
 # ## Instances per topic and task
@@ -104,11 +121,27 @@ show("mel_datasets", "MEL datasets: published figures and ours")
 
 # %%
 figure("topic_task_heatmap")
-show("topic_task", "Instances per topic and task")
+
+# %% [markdown]
+# **Instances per topic and task** ({glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `topic_task.csv`)
 
 # %%
-show("topic_split", "Instances per topic and split")
-show("topic_task_split", "Instances per split, topic and task")
+show("topic_task")
+
+# %% [markdown]
+# **Instances per topic and split** ({glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `topic_split.csv`)
+
+# %%
+show("topic_split")
+
+# %% [markdown]
+# **Instances per split, topic and task** ({glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `topic_task_split.csv`)
+
+# %%
+show("topic_task_split")
 
 # %% [markdown]
 # When the dataset folder carries a construction manifest (the sample does), its own per-task
@@ -121,7 +154,7 @@ by_task = manifest.get("counts", {}).get("by_task")
 if by_task and not lenient:
     ours = tables["topic_task"].loc[ALL].drop("instances").to_dict()
     agree = {task: int(ours[task]) == count for task, count in by_task.items()}
-    print(f"manifest vs statistics, {data_id}: " + ("all 9 task counts agree" if all(agree.values())
+    print(f"manifest vs statistics ({chosen.name}, {data_path.name}): " + ("all 9 task counts agree" if all(agree.values())
           else f"DISAGREE on {[t for t, ok in agree.items() if not ok]}"))
 else:
     print("no construction manifest with per-task counts next to this dataset: nothing to cross-check")
@@ -136,26 +169,31 @@ else:
 # at 1 instead, the negatives were found some other way (similar names or texts), and a model
 # that sees entity names can often link by string matching: the text tasks are then easier than
 # in a same-name candidate set. The reading below says how often that is the case here.
+#
+# **Entities, mentions, candidates and ambiguity per topic** ({glue:text}`profile_name` profile,
+# data {glue:text}`data_checksum`; `per_topic.csv`)
 
 # %%
-show("per_topic", "Entities, mentions, candidates and ambiguity per topic")
+show("per_topic")
 figure("candidates_ambiguity")
-
-# %%
 overall = tables["per_topic"].loc[ALL]
-lines = [
-    f"- Candidates per instance: mean {overall['candidates_mean']:.2f}, from {overall['candidates_min']:.0f} to "
-    f"{overall['candidates_max']:.0f}.",
-    f"- Instances with at least two candidates of the mention's exact name: {overall['ambiguous_share']:.1%}.",
-    f"- Instances where the gold entity is the only candidate with the mention's name (the name alone decides): "
-    f"{overall['name_decides_share']:.1%}.",
-]
-tiers = manifest.get("counts", {}).get("negatives_by_tier")
-if tiers:
-    total = sum(tiers.values())
-    lines.append("- How the construction chose the negatives (from its manifest): "
-                 + ", ".join(f"{name.replace('_', ' ')} {count / total:.0%}" for name, count in tiers.items()) + ".")
-display(Markdown(f"Reading ({data_id}):\n\n" + "\n".join(lines)))
+glue("candidates_mean", float(overall["candidates_mean"]), display=False)
+glue("candidates_min", int(overall["candidates_min"]), display=False)
+glue("candidates_max", int(overall["candidates_max"]), display=False)
+glue("ambiguous_share", float(overall["ambiguous_share"]), display=False)
+glue("name_decides_share", float(overall["name_decides_share"]), display=False)
+glue("negative_tiers", negative_tiers(manifest.get("counts", {}).get("negatives_by_tier")), display=False)
+
+# %% [markdown]
+# Reading ({glue:text}`profile_name` profile, data {glue:text}`data_checksum`):
+#
+# - Candidates per instance: mean {glue:text}`candidates_mean:.2f`, from
+#   {glue:text}`candidates_min` to {glue:text}`candidates_max`.
+# - Instances with at least two candidates of the mention's exact name:
+#   {glue:text}`ambiguous_share:.1%`.
+# - Instances where the gold entity is the only candidate with the mention's name (the name alone
+#   decides): {glue:text}`name_decides_share:.1%`.
+# - How the construction chose the negatives (from its manifest): {glue:text}`negative_tiers`.
 
 # %% [markdown]
 # ## Pictures: coverage per side and the kinds of mention picture
@@ -169,18 +207,33 @@ display(Markdown(f"Reading ({data_id}):\n\n" + "\n".join(lines)))
 
 # %%
 figure("image_coverage")
-show("image_coverage", "Image coverage per topic and side")
-show("mention_image_kinds", "Kinds of mention picture per topic")
+
+# %% [markdown]
+# **Image coverage per topic and side** ({glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `image_coverage.csv`)
 
 # %%
+show("image_coverage")
+
+# %% [markdown]
+# **Kinds of mention picture per topic** ({glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `mention_image_kinds.csv`)
+
+# %%
+show("mention_image_kinds")
 coverage = tables["image_coverage"]
 mentions = coverage[(coverage["side"] == "mention") & (coverage["topic"] != ALL)].set_index("topic")["share"]
-display(Markdown(
-    f"Reading ({data_id}): the mention-picture share goes from {mentions.min():.1%} ({mentions.idxmin()}) to "
-    f"{mentions.max():.1%} ({mentions.idxmax()}); the topics with few pictures are the ones with small counts in the "
-    "image tasks of the heatmap above."
-    if len(mentions) else f"Reading ({data_id}): no instances."
-))
+glue("mention_share_low", float(mentions.min()), display=False)
+glue("mention_share_low_topic", mentions.idxmin(), display=False)
+glue("mention_share_high", float(mentions.max()), display=False)
+glue("mention_share_high_topic", mentions.idxmax(), display=False)
+
+# %% [markdown]
+# Reading ({glue:text}`profile_name` profile, data {glue:text}`data_checksum`): the
+# mention-picture share goes from {glue:text}`mention_share_low:.1%`
+# ({glue:text}`mention_share_low_topic`) to {glue:text}`mention_share_high:.1%`
+# ({glue:text}`mention_share_high_topic`); the topics with few pictures are the ones with small
+# counts in the image tasks of the heatmap above.
 
 # %% [markdown]
 # ## How hard the test split is: same-name candidates and kinds of mention picture
@@ -195,13 +248,28 @@ display(Markdown(
 # %%
 kinds_split = "ambiguity_and_picture_kinds_test" if (tables["ambiguity_and_picture_kinds_test"]["instances"] > 0).any() \
     else "ambiguity_and_picture_kinds"
-show(kinds_split, f"Same-name ambiguity and mention-picture kinds per topic ({'test split' if kinds_split.endswith('test') else 'all splits'})")
 hardness = tables[kinds_split].loc[ALL]
-display(Markdown(
-    f"Reading ({data_id}, {'test split' if kinds_split.endswith('test') else 'all splits'}): {hardness['ambiguous_share']:.1%} of "
-    f"{int(hardness['instances']):,} instances have a same-name negative; {hardness['distinct_share']:.1%} of the "
-    f"{int(hardness['with_mention_picture']):,} mention pictures are distinct, {int(hardness['augmented']):,} augmented."
-))
+glue("hardness_csv", f"{kinds_split}.csv", display=False)
+glue("hardness_split", "test split" if kinds_split.endswith("test") else "all splits", display=False)
+glue("hardness_ambiguous", float(hardness["ambiguous_share"]), display=False)
+glue("hardness_instances", int(hardness["instances"]), display=False)
+glue("hardness_distinct", float(hardness["distinct_share"]), display=False)
+glue("hardness_pictures", int(hardness["with_mention_picture"]), display=False)
+glue("hardness_augmented", int(hardness["augmented"]), display=False)
+
+# %% [markdown]
+# **Same-name ambiguity and mention-picture kinds per topic, {glue:text}`hardness_split`**
+# ({glue:text}`profile_name` profile, data {glue:text}`data_checksum`; {glue:text}`hardness_csv`)
+
+# %%
+show(kinds_split)
+
+# %% [markdown]
+# Reading ({glue:text}`profile_name` profile, data {glue:text}`data_checksum`,
+# {glue:text}`hardness_split`): {glue:text}`hardness_ambiguous:.1%` of
+# {glue:text}`hardness_instances:,d` instances have a same-name negative;
+# {glue:text}`hardness_distinct:.1%` of the {glue:text}`hardness_pictures:,d` mention pictures are
+# distinct, {glue:text}`hardness_augmented:,d` augmented.
 
 # %% [markdown]
 # ## Text lengths
@@ -211,7 +279,13 @@ display(Markdown(
 
 # %%
 figure("text_lengths")
-show("text_lengths", "Words per text field and topic")
+
+# %% [markdown]
+# **Words per text field and topic** ({glue:text}`profile_name` profile, data
+# {glue:text}`data_checksum`; `text_lengths.csv`)
+
+# %%
+show("text_lengths")
 
 # %% [markdown]
 # ## Vocabulary overlap: how much the sentence gives away
@@ -221,19 +295,25 @@ show("text_lengths", "Words per text field and topic")
 # per topic; *no shared word* is the share of instances where they share none; the last column
 # compares the two whole vocabularies of the topic. A high description coverage means the text
 # alone points at the gold entity: a hint that text-to-text linking is easy on that topic.
+#
+# **Vocabulary overlap between mention sentence and gold description** ({glue:text}`profile_name`
+# profile, data {glue:text}`data_checksum`; `vocabulary_overlap.csv`)
 
 # %%
-show("vocabulary_overlap", "Vocabulary overlap between mention sentence and gold description")
+show("vocabulary_overlap")
+description_coverage = tables["vocabulary_overlap"]["mean_description_coverage"]
+per_topic_coverage = description_coverage.drop(index=ALL, errors="ignore")
+glue("coverage_mean", float(description_coverage.loc[ALL]), display=False)
+glue("coverage_high", float(per_topic_coverage.max()), display=False)
+glue("coverage_high_topic", per_topic_coverage.idxmax(), display=False)
+glue("coverage_low", float(per_topic_coverage.min()), display=False)
+glue("coverage_low_topic", per_topic_coverage.idxmin(), display=False)
 
-# %%
-overlap = tables["vocabulary_overlap"].drop(index=ALL, errors="ignore")
-if len(overlap):
-    display(Markdown(
-        f"Reading ({data_id}): on average {tables['vocabulary_overlap'].loc[ALL, 'mean_description_coverage']:.0%} of "
-        f"a gold description's content words appear in the mention's sentence; highest in "
-        f"{overlap['mean_description_coverage'].idxmax()} ({overlap['mean_description_coverage'].max():.0%}), lowest in "
-        f"{overlap['mean_description_coverage'].idxmin()} ({overlap['mean_description_coverage'].min():.0%})."
-    ))
+# %% [markdown]
+# Reading ({glue:text}`profile_name` profile, data {glue:text}`data_checksum`): on average
+# {glue:text}`coverage_mean:.0%` of a gold description's content words appear in the mention's
+# sentence; highest in {glue:text}`coverage_high_topic` ({glue:text}`coverage_high:.0%`), lowest in
+# {glue:text}`coverage_low_topic` ({glue:text}`coverage_low:.0%`).
 
 # %% [markdown]
 # ## One example per topic
@@ -245,45 +325,49 @@ if len(overlap):
 # %%
 figure("example_gallery")
 
+# %%
+task_counts = tables["topic_task"].loc[ALL].drop("instances")
+sides = tables["image_coverage"].set_index(["topic", "side"])["share"]
+words = tables["text_lengths"].set_index(["topic", "field"])["median"]
+glue("n_topics", int(stats.overview["topics"]), display=False)
+glue("n_tasks_with_instances", int(stats.overview["tasks_with_instances"]), display=False)
+glue("task_counts", value_list(task_counts), display=False)
+glue("n_entities", int(stats.overview["entities"]), display=False)
+glue("n_gold_entities", int(stats.overview["gold_entities"]), display=False)
+glue("n_mention_names", int(stats.overview["unique_mention_names"]), display=False)
+glue("mention_picture_share", float(sides.loc[(ALL, "mention")]), display=False)
+glue("all_candidates_pictured_share", float(sides.loc[(ALL, "all_candidates")]), display=False)
+glue("sentence_words_median", float(words.loc[(ALL, "sentence")]), display=False)
+glue("description_words_median", float(words.loc[(ALL, "gold_description")]), display=False)
+# What the numbers mean for the later chapters: each remark is made only when the data bear it out.
+glue("remarks", Markdown(statistics_remarks(task_counts, tables["topic_task"].drop(index=ALL),
+                                            stats.overview["name_decides_share"], description_coverage.loc[ALL])),
+     display=False)
+
 # %% [markdown]
 # ## What this showed
 # The statistics of the dataset, computed from its records in one pass, with every table and
-# figure written next to its provenance. The closing summary below is computed, so it stays true
-# for whichever profile and data ran this page.
-
-# %%
-task_counts = tables["topic_task"].loc[ALL].drop("instances")
-summary = [
-    f"- {stats.overview['instances']:,} instances in {stats.overview['topics']} topics; "
-    f"{stats.overview['tasks_with_instances']} of the 9 tasks have instances: "
-    + ", ".join(f"{task} {count:,}" for task, count in task_counts.items()) + ".",
-    f"- {stats.overview['entities']:,} distinct entities among the candidates, {stats.overview['gold_entities']:,} of "
-    f"them gold; {stats.overview['unique_mention_names']:,} distinct mention names.",
-    f"- Name ambiguity: {stats.overview['ambiguous_share']:.1%} of instances have two or more candidates with the "
-    f"mention's exact name; in {stats.overview['name_decides_share']:.1%} the name alone picks the gold entity.",
-    f"- On the {'test split' if kinds_split.endswith('test') else 'whole dataset'}: {hardness['ambiguous_share']:.1%} of "
-    f"instances have a same-name negative and {hardness['distinct_share']:.1%} of mention pictures are another picture of "
-    f"the entity ({int(hardness['augmented']):,} augmented copies, flagged).",
-    f"- Pictures: {tables['image_coverage'].set_index(['topic', 'side']).loc[(ALL, 'mention'), 'share']:.1%} of "
-    f"mentions and {tables['image_coverage'].set_index(['topic', 'side']).loc[(ALL, 'all_candidates'), 'share']:.1%} "
-    "of instances with every candidate pictured.",
-    f"- Sentences have {tables['text_lengths'].set_index(['topic', 'field']).loc[(ALL, 'sentence'), 'median']:.0f} "
-    "words at the median; gold descriptions "
-    f"{tables['text_lengths'].set_index(['topic', 'field']).loc[(ALL, 'gold_description'), 'median']:.0f}.",
-]
-# What the numbers mean for the later chapters; each remark is printed only when the data bear it out.
-by_topic = tables["topic_task"].drop(index=ALL)
-picture_tasks = [t for t in task_counts.index if t != "T-T"]
-if len(by_topic) and picture_tasks:
-    scarcest = by_topic[picture_tasks].min(axis=1)
-    summary.append(f"- Pictures are the scarce resource: {task_counts[picture_tasks].min():,} instances qualify for the "
-                   f"smallest picture task, against {task_counts['T-T']:,} for T-T; {scarcest.idxmin()} has only "
-                   f"{scarcest.min():,}, so its picture-task scores rest on very few instances.")
-if stats.overview["name_decides_share"] > 0.5:
-    summary.append("- Unlike the paper's same-name candidates, here the name alone picks the gold entity in most instances: "
-                   "text tasks that show entity names measure name matching more than disambiguation.")
-coverage_all = tables["vocabulary_overlap"].loc[ALL, "mean_description_coverage"]
-if coverage_all > 0.5:
-    summary.append(f"- Sentences restate their gold description ({coverage_all:.0%} of its content words on average): "
-                   "another sign that text-to-text linking is easy on this data.")
-display(Markdown(f"**Summary** ({data_id}):\n\n" + "\n".join(summary)))
+# figure written next to its provenance. In numbers ({glue:text}`profile_name` profile, data
+# {glue:text}`data_name`, checksum {glue:text}`data_checksum`):
+#
+# - {glue:text}`n_instances:,d` instances in {glue:text}`n_topics` topics;
+#   {glue:text}`n_tasks_with_instances` of the 9 tasks have instances: {glue:text}`task_counts`.
+# - {glue:text}`n_entities:,d` distinct entities among the candidates, {glue:text}`n_gold_entities:,d`
+#   of them gold; {glue:text}`n_mention_names:,d` distinct mention names.
+# - Name ambiguity: {glue:text}`ambiguous_share:.1%` of instances have two or more candidates with
+#   the mention's exact name; in {glue:text}`name_decides_share:.1%` the name alone picks the gold
+#   entity.
+# - On the {glue:text}`hardness_split`: {glue:text}`hardness_ambiguous:.1%` of instances have a
+#   same-name negative and {glue:text}`hardness_distinct:.1%` of mention pictures are another
+#   picture of the entity ({glue:text}`hardness_augmented:,d` augmented copies, flagged).
+# - Pictures: {glue:text}`mention_picture_share:.1%` of mentions and
+#   {glue:text}`all_candidates_pictured_share:.1%` of instances with every candidate pictured.
+# - Sentences have {glue:text}`sentence_words_median:.0f` words at the median; gold descriptions
+#   {glue:text}`description_words_median:.0f`.
+#
+# What that means for the later chapters (remarks computed by
+# `m3el_lib.reports.findings.statistics_remarks`, each made only when the numbers bear it out):
+#
+# ```{glue:md} remarks
+# :format: myst
+# ```

@@ -51,8 +51,9 @@ n_bootstrap = 1000
 seed = 0
 
 # %%
-from IPython.display import Markdown, display
 import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
 
 from m3el_lib import config
 from m3el_lib.data.datasets import open_dataset
@@ -61,6 +62,7 @@ from m3el_lib.evaluation.metrics import default_split
 from m3el_lib.evaluation.pipeline import run_baselines
 from m3el_lib.paper import PAPER_EXISTING_MODELS_ACC
 from m3el_lib.reports.baseline_tables import interval_table, mention_picture_table, pivot, plot_accuracy, topic_table
+from m3el_lib.reports.findings import baseline_findings
 from m3el_lib.reports.style import save_figure
 from m3el_lib.statistics.core import name_mentions
 
@@ -76,6 +78,12 @@ split = split or default_split(dataset.instances)
 test = dataset.split(split) if split != "all" else dataset.instances
 print(f"profile {chosen.name}: {chosen.description}")
 print(f"data: {dataset.root.name} (checksum {dataset.checksum[:12]}), split {split}: {len(test)} instances; device {device}")
+# Values the prose and the captions show (MyST-NB glue: each stays tied to the cell that computed it).
+glue("profile_name", chosen.name, display=False)
+glue("data_name", dataset.root.name, display=False)
+glue("data_checksum", dataset.checksum[:12], display=False)
+glue("split", split, display=False)
+glue("n_test", len(test), display=False)
 
 # %% [markdown]
 # ## Running every baseline
@@ -92,6 +100,8 @@ for result in report.results:
 for skipped in report.skipped:
     print(f"SKIPPED {skipped['model']}: {skipped['reason'].splitlines()[0]}")
 print(f"written: {report.csv_path}\n         {report.json_path}")
+glue("clip_model", clip_model or "(the profile's CLIP model was not scored)", display=False)
+glue("slices_file", report.slices_path.name, display=False)
 
 # %% [markdown]
 # ## The baseline table: Acc@1 per task and model (ranking each instance's candidates)
@@ -107,9 +117,11 @@ print(f"written: {report.csv_path}\n         {report.json_path}")
 #
 # (`m3el_lib.evaluation.metrics`; Hits@k, MRR and the interval beside their code: {doc}`../methods`).
 # A dash means the baseline cannot do the task (a text-only scorer has no picture side).
+#
+# **Acc@1, {glue:text}`profile_name` profile, {glue:text}`data_name` {glue:text}`data_checksum`,
+# split {glue:text}`split`, candidate ranking**
 
 # %%
-display(Markdown(f"**Acc@1, {chosen.name} profile, {dataset.root.name} `{dataset.checksum[:12]}`, split {split}, candidate ranking**"))
 pivot(frame).style.format("{:.3f}", na_rep="-")
 
 # %% [markdown]
@@ -158,10 +170,13 @@ pd.Series(name_mentions(test), name=f"{dataset.root.name} {split}").to_frame()
 # ## Per topic
 # Acc@1 per topic and task for the profile's CLIP model, then for every baseline on the tasks it
 # can do (topics with no instance for a task show a dash).
+#
+# **{glue:text}`clip_model`**, Acc@1 per topic ({glue:text}`profile_name` profile,
+# {glue:text}`data_checksum`, split {glue:text}`split`); then **every baseline**, Acc@1 per topic
+# and task (same data and split):
 
 # %%
 if clip_model is not None:
-    display(Markdown(f"**{clip_model}**, Acc@1 per topic ({chosen.name} profile, {split})"))
     display(topic_table(frame, clip_model).style.format("{:.3f}", na_rep="-"))
 per_topic = frame[(frame["mode"] == "candidates")].pivot_table(index=["topic"], columns=["task", "model"], values="acc@1")
 per_topic = per_topic.loc[:, [c for c in per_topic.columns if c[1] != CHANCE]]
@@ -173,12 +188,13 @@ per_topic.style.format("{:.3f}", na_rep="-")
 # only one, a cropped, flipped and recoloured copy of the gold's own picture (*augmented*, flagged
 # per record). Matching an augmented copy is near-duplicate detection, not linking, so the tasks
 # whose mention shows a picture are scored separately on each kind (Acc@1, and `n` instances).
+#
+# **Acc@1 by mention-picture kind** ({glue:text}`profile_name` profile, {glue:text}`data_name`
+# {glue:text}`data_checksum`, split {glue:text}`split`; {glue:text}`slices_file`)
 
 # %%
 slices = report.slice_frame()
 if len(slices):
-    display(Markdown(f"**Acc@1 by mention-picture kind** ({chosen.name} profile, {dataset.root.name}, split {split}; "
-                     f"`{report.slices_path.name}`)"))
     display(mention_picture_table(slices).style.format("{:.3f}", na_rep="-"))
 else:
     print("no instance with a mention picture in this split: nothing to slice")
@@ -187,10 +203,13 @@ else:
 # ## Full-KB mode: ranking every entity of the dataset
 # Every entity of the whole dataset (all splits) that has the task's entity modality competes,
 # one record per entity id. Chance is now 1/|KB|, so Hits@k and MRR carry more information.
+#
+# **Full-KB ranking, {glue:text}`profile_name` profile, {glue:text}`data_name`
+# {glue:text}`data_checksum`, split {glue:text}`split`**: the number of entities ranked per task,
+# then Acc@1, Hits@10 and MRR (not computed when the notebook runs with `full_kb = False`).
 
 # %%
 if full_kb:
-    display(Markdown(f"**Full-KB, {chosen.name} profile, {dataset.root.name}, split {split}**"))
     kb_sizes = frame[(frame["mode"] == "full-kb") & (frame["topic"] == "all") & (frame["model"] == CHANCE)].set_index("task")["candidates_max"]
     display(kb_sizes.rename("KB entities").to_frame().T)
     display(pd.concat({"Acc@1": pivot(frame, "acc@1", "full-kb"), "Hits@10": pivot(frame, "hits@10", "full-kb"), "MRR": pivot(frame, "mrr", "full-kb")}, axis=1).style.format("{:.3f}", na_rep="-"))
@@ -206,30 +225,25 @@ overall = frame[(frame["mode"] == "candidates") & (frame["topic"] == "all") & ~f
 overall.assign(unreadable=overall["missing_mention_pictures"].astype(str) + " / " + overall["missing_candidate_pictures"].astype(str)).pivot(
     index="task", columns="model", values="unreadable").reindex(pivot(frame).index).fillna("-")
 
+# %%
+glue("findings", Markdown(baseline_findings(frame, clip_model, sample_model=chosen.name == "sample")), display=False)
+glue("paper_low", PAPER_EXISTING_MODELS_ACC[0], display=False)
+glue("paper_high", PAPER_EXISTING_MODELS_ACC[1], display=False)
+
 # %% [markdown]
 # ## What this showed
-# The cell below states the findings from the numbers above (they change with the data and the
-# model, so they are computed, not typed). One reading aid: the TI embedding is the normalised sum
-# of the text and picture embeddings, so a task with text on both sides (T-TI, TI-T, TI-TI)
-# inherits the text-text match even when text and pictures are not aligned; the cross-modal tasks
-# with no shared modality (T-I, I-T) are the ones that show whether they are.
-
-# %%
-tasks_table = pivot(frame)
-lines = []
-for model in tasks_table.columns.drop("chance"):
-    column = tasks_table[model].dropna()
-    above = [t for t in column.index if frame.query("model == @model and task == @t and topic == 'all' and mode == 'candidates'")["acc@1_lo"].iloc[0] > tasks_table.loc[t, "chance"]]
-    lines.append(f"- **{model}**: scored {len(column)} task(s); Acc@1 {column.min():.3f}-{column.max():.3f}; "
-                 f"95% interval above chance on {len(above)}: {', '.join(above) or 'none'}.")
-if clip_model is not None and chosen.name == "sample":
-    cross = [t for t in ("T-I", "I-T") if t in tasks_table.index]
-    lows = {t: frame.query("model == @clip_model and task == @t and topic == 'all' and mode == 'candidates'")["acc@1_lo"].iloc[0] for t in cross}
-    highs = {t: frame.query("model == @clip_model and task == @t and topic == 'all' and mode == 'candidates'")["acc@1_hi"].iloc[0] for t in cross}
-    lines.append(f"- The sample's miniature CLIP, zero-shot, on the cross-modal tasks {', '.join(cross)}: "
-                 + ", ".join(f"{t} {tasks_table.loc[t, clip_model]:.3f} (chance {tasks_table.loc[t, 'chance']:.3f})" for t in cross)
-                 + "; 95% intervals " + ", ".join(f"{t} {lows[t]:.3f}-{highs[t]:.3f}" for t in cross)
-                 + ". It learnt to match pictures and captions on a disjoint clip-art corpus (previous chapter), not on M³EL-mini.")
-lines.append(f"- Profile {chosen.name}, data {dataset.root.name} `{dataset.checksum[:12]}`, split {split}, {len(test)} instances; "
-             f"the paper's {PAPER_EXISTING_MODELS_ACC[0]:.1%}-{PAPER_EXISTING_MODELS_ACC[1]:.1%} is its own result on its own data, a reference only.")
-display(Markdown("\n".join(lines)))
+# The findings below come from the numbers above (they change with the data and the model, so
+# `m3el_lib.reports.findings.baseline_findings` states them from the results table). One reading
+# aid: the TI embedding is the normalised sum of the text and picture embeddings, so a task with
+# text on both sides (T-TI, TI-T, TI-TI) inherits the text-text match even when text and pictures
+# are not aligned; the cross-modal tasks with no shared modality (T-I, I-T) are the ones that show
+# whether they are.
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
+# All of this is profile {glue:text}`profile_name`, data {glue:text}`data_name`
+# {glue:text}`data_checksum`, split {glue:text}`split`, {glue:text}`n_test` instances; the
+# paper's {glue:text}`paper_low:.1%`-{glue:text}`paper_high:.1%` is its own result on its own data,
+# a reference only.

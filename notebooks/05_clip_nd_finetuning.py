@@ -230,14 +230,15 @@ display(pd.Series({**{f"assumed: {k}": v for k, v in estimate["assumptions"].ite
 # release of the release's size, registered, summarised, evaluated and trained on). The table is
 # computed from the files they recorded under `benchmarks/results/`: from the GPU check when one
 # was recorded, else from the CPU benchmark, each row then marked a CPU extrapolation. Its
-# `basis` column names the file, the device and the model of every row.
+# `basis` column names the file, the device and the model of every row. Where no benchmark has
+# recorded its figures yet, the cell says so instead: run `benchmarks/gpu_check.sh` on a GPU or
+# `python benchmarks/bench_full_scale.py`, then rebuild the book.
 
 # %%
 needs = pd.DataFrame(measured_full_run_needs(epochs=full_history["config"]["epochs"],
                                              batch=full_history["config"]["batch_size"]))
 if needs.empty:
-    display(Markdown("No benchmark figures are recorded under `benchmarks/results/` yet: run "
-                     "`benchmarks/gpu_check.sh` on a GPU or `python benchmarks/bench_full_scale.py`."))
+    print("no benchmark figures recorded under benchmarks/results/")
 else:
     display(needs.set_index("quantity"))
 

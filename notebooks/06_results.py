@@ -36,6 +36,7 @@ gallery_items = 6
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from m3el_lib import config
 from m3el_lib.data.datasets import open_dataset
@@ -46,6 +47,7 @@ from m3el_lib.evaluation.subsets import CROSS_MODAL_TASKS, evaluate_subsets, pre
 from m3el_lib.models.loading import load_model
 from m3el_lib.paper import PAPER_CLIP_ND_GAIN_POINTS, PAPER_EXISTING_MODELS_ACC
 from m3el_lib.reports.baseline_tables import mention_picture_table, plot_accuracy
+from m3el_lib.reports.findings import subset_summary
 from m3el_lib.reports.model_card import write_model_card
 from m3el_lib.reports.training import (
     best_baseline_gain, error_gallery, headline_table, improvement_table, overall, topic_frame,
@@ -57,8 +59,21 @@ pd.set_option("display.max_columns", 30)
 chosen = config.get_profile(profile)
 dataset = open_dataset(profile=chosen.name)
 baselines = baselines_frame(dataset, chosen.name, split, n_bootstrap)
-display(Markdown(f"Profile **{chosen.name}**, data `{dataset.root.name}` (checksum `{dataset.checksum[:12]}`), "
-                 f"split `{split}`, {n_bootstrap} bootstrap resamples."))
+# Values the prose shows (MyST-NB glue: each number stays tied to the cell that computed it).
+glue("profile_name", chosen.name, display=False)
+glue("data_name", dataset.root.name, display=False)
+glue("data_checksum", dataset.checksum[:12], display=False)
+glue("split", split, display=False)
+glue("n_bootstrap", n_bootstrap, display=False)
+glue("paper_low", PAPER_EXISTING_MODELS_ACC[0], display=False)
+glue("paper_high", PAPER_EXISTING_MODELS_ACC[1], display=False)
+glue("paper_gain_low", PAPER_CLIP_ND_GAIN_POINTS[0], display=False)
+glue("paper_gain_high", PAPER_CLIP_ND_GAIN_POINTS[1], display=False)
+
+# %% [markdown]
+# Profile **{glue:text}`profile_name`**, data {glue:text}`data_name` (checksum
+# {glue:text}`data_checksum`), split {glue:text}`split`, {glue:text}`n_bootstrap` bootstrap
+# resamples.
 
 # %% [markdown]
 # ## CLIP_ND and its ablations, evaluated
@@ -83,11 +98,11 @@ display(pd.DataFrame({label: {"checkpoint": str(v.run.best), "weights": v.result
 baseline_models = [m for m in dict.fromkeys(baselines["model"]) if m != CHANCE]
 headline_models = baseline_models + ["CLIP_ND"]
 display(headline_table(results, headline_models).rename_axis(f"{chosen.name}: Acc@1 % [95% CI], {split} split"))
-paper_low, paper_high = PAPER_EXISTING_MODELS_ACC
-display(Markdown(
-    f"**The paper's figures (not ours; its release, its models):** existing models score ACC "
-    f"{100 * paper_low:.1f}%-{100 * paper_high:.1f}%; CLIP_ND improves on them by "
-    f"{PAPER_CLIP_ND_GAIN_POINTS[0]} to {PAPER_CLIP_ND_GAIN_POINTS[1]} points on average."))
+
+# %% [markdown]
+# **The paper's figures (not ours; its release, its models):** existing models score ACC
+# {glue:text}`paper_low:.1%`-{glue:text}`paper_high:.1%`; CLIP_ND improves on them by
+# {glue:text}`paper_gain_low:.1f` to {glue:text}`paper_gain_high:.1f` points on average.
 
 # %%
 chart = results[results["model"].isin(headline_models + [CHANCE])]
@@ -123,12 +138,18 @@ cross = gains[gains["task"].isin(CROSS_MODAL_TASKS)]
 separated = bool((~cross["intervals overlap"]).all() and (cross["gain (points)"] > 0).all())
 best = best_baseline_gain(results, "CLIP_ND", baseline_models)
 display(best.set_index("task"))
-display(Markdown(
-    f"Mean gain over the 9 tasks: **{gains['gain (points)'].mean():+.1f} points** against the model before "
-    f"fine-tuning and **{best['gain (points)'].mean():+.1f} points** against the best baseline per task "
-    f"(the paper reports {PAPER_CLIP_ND_GAIN_POINTS[0]} to {PAPER_CLIP_ND_GAIN_POINTS[1]} points for its CLIP_ND; "
-    f"a different dataset and model). On the cross-modal tasks ({', '.join(CROSS_MODAL_TASKS)}) CLIP_ND's "
-    f"intervals {'do not overlap' if separated else 'OVERLAP'} those of the model before fine-tuning."))
+glue("gain_over_start", float(gains["gain (points)"].mean()), display=False)
+glue("gain_over_best", float(best["gain (points)"].mean()), display=False)
+glue("cross_modal_tasks", ", ".join(CROSS_MODAL_TASKS), display=False)
+glue("intervals_verdict", "do not overlap" if separated else "OVERLAP", display=False)
+
+# %% [markdown]
+# Mean gain over the 9 tasks: **{glue:text}`gain_over_start:+.1f` points** against the model
+# before fine-tuning and **{glue:text}`gain_over_best:+.1f` points** against the best baseline per
+# task (the paper reports {glue:text}`paper_gain_low:.1f` to {glue:text}`paper_gain_high:.1f`
+# points for its CLIP_ND; a different dataset and model). On the cross-modal tasks
+# ({glue:text}`cross_modal_tasks`) CLIP_ND's intervals {glue:text}`intervals_verdict` those of the
+# model before fine-tuning.
 
 # %% [markdown]
 # ## Per topic
@@ -192,28 +213,43 @@ for task in gallery_tasks:
         display(fig)
 display(pd.DataFrame(error_counts, index=["wrong", "instances"]))
 
-# %% [markdown]
-# ## The model card
-#
-# The trained checkpoint's card (written next to it with its provenance file), now with these
-# test results.
-
 # %%
 clip_nd_run = evaluated["CLIP_ND"].run
 test_rows = overall(results[results["model"] == "CLIP_ND"]).to_dict("records")
 card = write_model_card(clip_nd_run.path, clip_nd_run.summary(), clip_nd_run.history(), test_rows)
-display(Markdown(card.read_text()))
+glue("card_file", str(card), display=False)
+glue("model_card", Markdown(card.read_text(encoding="utf-8")), display=False)  # the file, verbatim
+
+# %% [markdown]
+# ## The model card
+#
+# The trained checkpoint's card, now with these test results: the file
+# {glue:text}`card_file` (written by `m3el_lib.reports.model_card` next to the checkpoint, with
+# its provenance file), shown as it is:
+#
+# ```{glue:md} model_card
+# :format: myst
+# ```
 
 # %%
 seen = seen_tables[0]
-seen_summary = "; ".join(f"{row['task']} {row['Acc@1 %']:.1f}% on {row['instances']} (n={row['n']})" for _, row in seen.iterrows())
 cross_rows = overall(results[results["model"].isin(["CLIP_ND", start_model])])
 cells = {(row["model"], row["task"]): 100 * row["acc@1"] for _, row in cross_rows.iterrows()}
-display(Markdown(
-    f"**What this showed** (profile {chosen.name}, data `{dataset.checksum[:12]}`, split {split}, model "
-    f"`{evaluated['CLIP_ND'].model}` fine-tuned as CLIP_ND): on the cross-modal tasks CLIP_ND reaches "
-    + ", ".join(f"{t} {cells.get(('CLIP_ND', t), float('nan')):.1f}% (from {cells.get((start_model, t), float('nan')):.1f}%)" for t in CROSS_MODAL_TASKS)
-    + f", intervals {'separated' if separated else 'overlapping'}; mean gain {gains['gain (points)'].mean():+.1f} points over the "
-    f"zero-shot model it starts from, across the 9 tasks. The ablation table above says what each part adds "
-    f"(read it with its intervals); on test gold entities met in training and unseen ones: {seen_summary}. "
-    f"The paper's figures are on its release and are not ours."))
+glue("trained_model", evaluated["CLIP_ND"].model, display=False)
+for task in CROSS_MODAL_TASKS:
+    glue(f"clip_nd_{task}", float(cells.get(("CLIP_ND", task), float("nan"))), display=False)
+    glue(f"start_{task}", float(cells.get((start_model, task), float("nan"))), display=False)
+glue("intervals_word", "separated" if separated else "overlapping", display=False)
+glue("seen_summary", subset_summary(seen), display=False)
+
+# %% [markdown]
+# ## What this showed
+#
+# Profile {glue:text}`profile_name`, data {glue:text}`data_checksum`, split {glue:text}`split`,
+# model {glue:text}`trained_model` fine-tuned as CLIP_ND: on the cross-modal tasks CLIP_ND reaches
+# T-I {glue:text}`clip_nd_T-I:.1f`% (from {glue:text}`start_T-I:.1f`%) and I-T
+# {glue:text}`clip_nd_I-T:.1f`% (from {glue:text}`start_I-T:.1f`%), intervals
+# {glue:text}`intervals_word`; mean gain {glue:text}`gain_over_start:+.1f` points over the
+# zero-shot model it starts from, across the 9 tasks. The ablation table above says what each part
+# adds (read it with its intervals); on test gold entities met in training and unseen ones:
+# {glue:text}`seen_summary`. The paper's figures are on its release and are not ours.

@@ -119,6 +119,9 @@ def test_plumbing_is_folded_by_rule_and_every_output_kept():
     v4 = nbformat.v4
     markdown_output = v4.new_output("display_data", data={"text/markdown": "The value is **3**."})
     figure_output = v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    table_output = v4.new_output("display_data", data={"text/html": "<table></table>", "text/plain": "table"})
+    glued_markdown = v4.new_output("display_data", metadata={"scrapbook": {"name": "remarks"}}, data={
+        "application/papermill.record/text/markdown": "- a remark", "application/papermill.record/text/plain": "<Markdown>"})
     notebook = v4.new_notebook(cells=[
         v4.new_markdown_cell("# Title"),
         v4.new_code_cell("profile = 'sample'", metadata={"tags": ["parameters"]}),
@@ -131,12 +134,16 @@ def test_plumbing_is_folded_by_rule_and_every_output_kept():
         v4.new_code_cell("secret = 1", metadata={"tags": ["remove-input"]}),
         v4.new_code_cell("glue('n', 3, display=False)", outputs=[v4.new_output(
             "display_data", data={"application/papermill.record/text/plain": "3"}, metadata={"scrapbook": {"name": "n"}})]),
+        v4.new_code_cell("glue('remarks', Markdown(remarks(table)), display=False)", outputs=[glued_markdown]),
+        v4.new_code_cell("show('overview')\nglue('share', 0.5, display=False)", outputs=[table_output, glued_markdown]),
     ])
     before = [len(cell.get("outputs", [])) for cell in notebook.cells]
     added = book.fold_plumbing(notebook)
-    assert added == [(1, "hide-input"), (2, "remove-cell"), (3, "hide-input"), (4, "hide-input"), (8, "hide-input")]
+    assert added == [(1, "hide-input"), (2, "remove-cell"), (3, "hide-input"), (4, "hide-input"), (8, "hide-input"),
+                     (9, "hide-input")]
     tags = [cell.metadata.get("tags", []) for cell in notebook.cells]
     assert tags[5] == [] and tags[6] == []  # a later import cell and a figure stay unfolded
+    assert tags[10] == []  # a table stays unfolded even when its cell also glues values
     assert tags[7] == ["remove-input"]  # the author's own tag is left alone
     assert [len(cell.get("outputs", [])) for cell in notebook.cells] == before
     assert book.fold_plumbing(notebook) == []  # idempotent

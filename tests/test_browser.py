@@ -14,7 +14,7 @@ from PIL import Image
 
 from m3el_lib import config
 from m3el_lib.book import runner as book
-from m3el_lib.book.browser import book_pages, check_book, lost_hidden_outputs, raw_tex, unrendered_formulas
+from m3el_lib.book.browser import book_pages, check_book, lost_hidden_outputs, raw_glue, raw_tex, unrendered_formulas
 
 pytestmark = [pytest.mark.browser]
 SHARED_HOME = config.home()  # read before conftest gives each test a private M3EL_HOME
@@ -53,6 +53,11 @@ def test_raw_tex_is_found_in_prose_and_plain_dollars_are_not():
     found = raw_tex("The loss is \\frac{1}{K} and $a_i$ here, or \\(x\\) and $$y$$.")
     assert any("\\frac" in f for f in found) and any("$a_i$" in f for f in found)
     assert any("\\(x" in f for f in found) and any("$$y$$" in f for f in found)
+
+
+def test_glue_left_unparsed_in_the_prose_is_found():
+    assert raw_glue("Acc@1 is 41.0% on 12 instances (profile sample).") == []
+    assert raw_glue("Acc@1 is {glue:text}`acc:.1%` here, and {glue}`table` there.") == ["{glue:text}`acc:.1%`", "{glue}`table`"]
 
 
 def test_unrendered_and_erroneous_formulas_are_named():

@@ -188,6 +188,14 @@ def raw_tex(prose: str) -> list[str]:
     return found
 
 
+RAW_GLUE = re.compile(r"\{glue(?::\w+)?\}`?[^`\s]*`?")
+
+
+def raw_glue(prose: str) -> list[str]:
+    """MyST-NB glue roles or directives left unparsed in the page's prose (a value never pasted)."""
+    return [match.group(0) for match in RAW_GLUE.finditer(prose)]
+
+
 def unrendered_formulas(maths: list[dict[str, Any]]) -> list[str]:
     """Formulas (Sphinx `.math` elements) that MathJax did not typeset, or typeset as an error."""
     problems = []
@@ -296,6 +304,7 @@ def check_page(page: Page, url: str, screenshot: Path | None, timeout: float = 6
             report.problems.append(f"picture did not load: {image['src']}")
     report.problems += [f"shows an error: {text}" for text in checked["errors"]]
     report.problems += [f"raw TeX on the page: {text}" for text in raw_tex(checked["prose"])]
+    report.problems += [f"glued value not pasted: {text}" for text in raw_glue(checked["prose"])]
     report.problems += unrendered_formulas(checked["maths"])
     report.formulas = len(checked["maths"])
     report.rendered_formulas = sum(1 for m in checked["maths"] if m["rendered"] and not m["error"])
