@@ -229,8 +229,8 @@ display(pd.Series({**{f"assumed: {k}": v for k, v in estimate["assumptions"].ite
 # workers, evaluation throughput) and `benchmarks/bench_full_scale.py` (this CPU: a synthetic
 # release of the release's size, registered, summarised, evaluated and trained on). The table is
 # computed from the files they recorded under `benchmarks/results/`: from the GPU check when one
-# was recorded, else from the CPU benchmark, each row then marked a CPU extrapolation. Its
-# `basis` column names the file, the device and the model of every row. Where no benchmark has
+# was recorded, else from the CPU benchmark, each row then marked as measured at the release's
+# size (the benchmark's 100% run) or as a CPU extrapolation. Its `basis` column names the file, the device and the model of every row. Where no benchmark has
 # recorded its figures yet, the cell says so instead: run `benchmarks/gpu_check.sh` on a GPU or
 # `python benchmarks/bench_full_scale.py`, then rebuild the book.
 
