@@ -28,6 +28,7 @@ from .picture_paths import (  # noqa: F401 - part of this module's interface too
     LinkChecker,
     is_safe_relative_path,
     local_path_problem,
+    release_prefix,
     release_root_for,
     resolve_image_path,
     split_local_path,
@@ -272,12 +273,12 @@ def _as_json_value(value: Any) -> Any:
 # ---------------------------------------------------------------- validating one record
 
 
-def _image_problems(value: Any, field_name: str) -> list[tuple[str, str]]:
+def _image_problems(value: Any, field_name: str, prefix: str | None = None) -> list[tuple[str, str]]:
     if value is None or value == [] or value == "":
         return []
     if not isinstance(value, list) or len(value) != 3 or not all(isinstance(v, str) for v in value):
         return [(field_name, "expected [file name, URL, local path] (three strings) or null")]
-    problem = local_path_problem(value[2]) if value[2] else None
+    problem = local_path_problem(value[2], prefix) if value[2] else None
     return [(field_name, problem)] if problem else []
 
 
@@ -291,15 +292,16 @@ def _string_problems(record: dict, names: Iterable[str], prefix: str = "") -> li
     return problems
 
 
-def record_problems(record: Any) -> list[tuple[str, str]]:
-    """(field, problem) for everything wrong with one release-format record."""
+def record_problems(record: Any, release_prefix: str | None = None) -> list[tuple[str, str]]:
+    """(field, problem) for everything wrong with one release-format record (`release_prefix`:
+    `picture_paths.release_prefix()`, read once by a caller validating many records)."""
     if not isinstance(record, dict):
         return [("record", f"expected an object, got {type(record).__name__}")]
     problems = _string_problems(record, ("Qid", "name", "description", "sentence"))
     if "image" not in record:
         problems.append(("image", "missing field"))
     else:
-        problems += _image_problems(record["image"], "image")
+        problems += _image_problems(record["image"], "image", release_prefix)
     kb = record.get("kb", "wikidata")
     pattern = KB_ID_PATTERNS.get(kb) if isinstance(kb, str) else None
     if pattern is None:
@@ -307,7 +309,7 @@ def record_problems(record: Any) -> list[tuple[str, str]]:
     qid = record.get("Qid")
     if pattern is not None and isinstance(qid, str) and not pattern.match(qid):
         problems.append(("Qid", f"{qid!r} is not a {_id_shape(kb)} id"))
-    problems += _candidate_problems(record, pattern, kb)
+    problems += _candidate_problems(record, pattern, kb, release_prefix)
     problems += _extra_problems(record)
     return problems
 
@@ -316,7 +318,7 @@ def _id_shape(kb: str) -> str:
     return "Q<digits> (Wikidata)" if kb == "wikidata" else f"X<digits> ({kb})"
 
 
-def _candidate_problems(record: dict, pattern: Any, kb: str) -> list[tuple[str, str]]:
+def _candidate_problems(record: dict, pattern: Any, kb: str, release_prefix: str | None = None) -> list[tuple[str, str]]:
     candidates = record.get("candidates")
     if candidates is None:
         return [("candidates", "missing field")]
@@ -330,7 +332,7 @@ def _candidate_problems(record: dict, pattern: Any, kb: str) -> list[tuple[str, 
             problems.append((f"candidates[{index}]", f"expected an object, got {type(candidate).__name__}"))
             continue
         problems += _string_problems(candidate, ("Qid", "name", "description"), prefix)
-        problems += _image_problems(candidate.get("image"), prefix + "image")
+        problems += _image_problems(candidate.get("image"), prefix + "image", release_prefix)
         qid = candidate.get("Qid")
         if isinstance(qid, str):
             if pattern is not None and not pattern.match(qid):
@@ -464,6 +466,7 @@ def load_dataset(
     resolved_root = root.resolve()
     release = Path(release_root).resolve() if release_root else release_root_for(resolved_root)
     links = LinkChecker(resolved_root, release) if check_links else None
+    paths_prefix = release_prefix()
     instances: list[Instance] = []
     rejected: list[RejectedRecord] = []
     for file in files:
@@ -471,7 +474,7 @@ def load_dataset(
             if isinstance(raw, RecordProblem):
                 problems = [raw]
             else:
-                found = record_problems(raw)
+                found = record_problems(raw, paths_prefix)
                 if not found and links is not None:
                     found = links.record_problems(raw)
                 problems = [RecordProblem(str(file), where, f, p) for f, p in found]

@@ -17,19 +17,25 @@ from .schema import ImageRef
 from .errors import DatasetError
 
 
-def split_local_path(local: str) -> tuple[str, str] | None:
+def release_prefix() -> str:
+    """`/M3EL/`: how absolute picture paths under the release's root folder start."""
+    return f"/{config.release_root_name()}/"
+
+
+def split_local_path(local: str, prefix: str | None = None) -> tuple[str, str] | None:
     """Where a record's local picture path points, or None when it may not be followed.
 
     ("release", relative) for a path under the release's root folder (`/M3EL/...`), ("data",
     relative) for a relative path (resolved from the record files' folder); the relative part is
     normalised and never climbs out of its root. Absolute paths elsewhere, drive letters and NUL
-    bytes give None. String operations only: this runs once per picture of the release.
+    bytes give None. String operations only: this runs once per picture of the release, so a
+    caller looping over the release passes `prefix` (`release_prefix()`) once read.
     """
     if "\0" in local or (len(local) > 1 and local[1] == ":"):
         return None
     text, base = local.replace("\\", "/"), "data"
     if text.startswith("/"):
-        prefix = f"/{config.release_root_name()}/"
+        prefix = prefix or release_prefix()
         if not text.startswith(prefix):
             return None
         text, base = text[len(prefix):], "release"
@@ -44,9 +50,9 @@ def is_safe_relative_path(local: str) -> bool:
     return split_local_path(local) is not None
 
 
-def local_path_problem(local: str) -> str | None:
+def local_path_problem(local: str, prefix: str | None = None) -> str | None:
     """Why a record's local picture path is refused, or None when it may be followed."""
-    if split_local_path(local) is not None:
+    if split_local_path(local, prefix) is not None:
         return None
     if "\0" in local:
         return f"local path {local!r} contains a NUL byte"
@@ -111,6 +117,7 @@ class LinkChecker:
     def __init__(self, data_root: Path, release_root: Path):
         self.roots = {"data": data_root, "release": release_root}
         self.links: dict[str, set[str]] = {}
+        self.prefix = release_prefix()
 
     def _links(self, base: str) -> set[str]:
         if base not in self.links:
@@ -132,7 +139,7 @@ class LinkChecker:
         return self.links[base]
 
     def problem(self, local: str) -> str | None:
-        where = split_local_path(local)
+        where = split_local_path(local, self.prefix)
         if where is None:
             return None  # reported by record_problems
         base, relative = where
