@@ -20,8 +20,8 @@
 # weights, so the sample profile makes its own, small and in the open: this chapter builds it and
 # shows what it can do before it ever sees M³EL-mini.
 #
-# **This is a miniature stand-in for OpenAI's CLIP, not CLIP.** About 5,000 clip-art pairs, not
-# 400 million photos; a 4.7M-parameter ImageNet CNN and a 22.7M-parameter sentence encoder, not
+# **This is a miniature stand-in for OpenAI's CLIP, not CLIP.** About 5,500 clip-art, emoji and
+# flag pairs, not 400 million photos; a 4.7M-parameter ImageNet CNN and a 22.7M-parameter sentence encoder, not
 # a ViT-B/32 trained for weeks; minutes on two CPU cores. The full profile uses OpenAI's real
 # ViT-B/32 weights and skips this chapter.
 #
@@ -29,14 +29,18 @@
 # pretrained image tower with a text tower tuned to it transfers zero-shot as well as or better
 # than training both. We lock the whole EfficientNet-Lite0 image trunk (ImageNet weights): 5,000
 # pictures could not improve it, and a locked trunk sees each picture once, so its features are
-# computed once and cached. We tune the text side (the projection of the MiniLM sentence
-# embedding), the image projection (the sample model's heads start random, so a linear read-out
-# of the locked features has to be learnt) and the temperature, with CLIP's symmetric InfoNCE.
+# computed once and cached. The MiniLM text tower is locked too (all six layers): we tune only
+# the text projection of its sentence embedding, the image projection (the sample model's heads
+# start random, so a linear read-out of the locked features has to be learnt) and the
+# temperature, with CLIP's symmetric InfoNCE. Unlocking MiniLM's last layer was tried and
+# dropped: on this shared 2-core machine that run did not finish within our time limits.
 #
-# **The corpus** (`data/pretrain_corpus/`, built by `scripts/build_pretrain_corpus.py` from four
-# Debian packages) is disjoint from M³EL-mini: no picture from a source file the snapshot uses,
-# none identical or near-identical to an M³EL-mini picture, and no caption naming the gold
-# entity of an M³EL-mini test instance (a test checks all three).
+# **The corpus** (`data/pretrain_corpus/`, built by `scripts/build_pretrain_corpus.py` from five
+# Debian picture packages, with the names of emoji sequences from Unicode's data files in a
+# sixth) is disjoint from M³EL-mini: no picture from a source file the snapshot uses (a map it
+# recolours, an emoji code point it draws, in any font), none identical or near-identical to an
+# M³EL-mini picture, and no caption naming the gold entity of an M³EL-mini test instance (a test
+# checks all three).
 
 # %% tags=["parameters"]
 profile = "sample"
@@ -49,7 +53,8 @@ gallery_per_source = 5
 import shutil
 
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
+from myst_nb import glue
 
 from m3el_lib import config
 from m3el_lib.reports.style import save_figure
@@ -61,8 +66,15 @@ from m3el_lib.reports.sample_clip import corpus_gallery, corpus_table, curves_fi
 pd.set_option("display.width", 180)
 chosen = config.get_profile(profile)
 runs_here = chosen.name == "sample"
-display(Markdown(f"Profile **{chosen.name}**: model `{chosen.model}` with weights `{chosen.pretrained or '-'}`."
-                 + ("" if runs_here else " The full profile uses OpenAI's CLIP weights: nothing to pretrain, the cells below only describe the sample's corpus.")))
+# Values the prose shows (MyST-NB glue: each number stays tied to the cell that computed it).
+glue("profile_name", chosen.name, display=False)
+glue("profile_model", chosen.model, display=False)
+glue("profile_weights", chosen.pretrained or "-", display=False)
+
+# %% [markdown]
+# Profile **{glue:text}`profile_name`**: model {glue:text}`profile_model` with weights
+# {glue:text}`profile_weights`. Only the sample profile pretrains; the full profile uses OpenAI's
+# CLIP weights, and there the cells below only describe the sample's corpus.
 
 # %% [markdown]
 # ## The corpus
@@ -159,19 +171,37 @@ if runs_here:
         rows.append({"picture's own caption": heldout[i].caption, "source": heldout[i].source, "top 3": " | ".join(top)})
     display(pd.DataFrame(rows))
 
+# %%
+NOT_RUN = "(not run: full profile)"
+shown = {
+    "train_pairs": f"{summary['train_pairs']:,}" if runs_here else NOT_RUN,
+    "wall_seconds": f"{summary['seconds']['total']:.0f}" if runs_here else NOT_RUN,
+    "cpu_seconds": f"{summary['cpu_seconds']:.0f}" if runs_here else NOT_RUN,
+    "heldout_pairs": after["pairs"] if runs_here else NOT_RUN,
+    "after_i2t": f"{after['picture→caption R@1']:.1%}" if runs_here else NOT_RUN,
+    "after_t2i": f"{after['caption→picture R@1']:.1%}" if runs_here else NOT_RUN,
+    "before_i2t": f"{before['picture→caption R@1']:.1%}" if runs_here else NOT_RUN,
+    "before_t2i": f"{before['caption→picture R@1']:.1%}" if runs_here else NOT_RUN,
+    "heldout_chance": f"{after['chance R@1']:.1%}" if runs_here else NOT_RUN,
+}
+for name, value in shown.items():
+    glue(name, value, display=False)
+
 # %% [markdown]
 # ## What this showed
-# Computed from the run above; the linking results of this model on M³EL-mini (zero-shot, as the
-# paper's existing models) are in the next chapter, and its fine-tuning in the one after.
-
-# %%
-if runs_here:
-    lines = [
-        f"- The sample's miniature CLIP was pretrained on {summary['train_pairs']:,} picture-caption pairs from Debian packages "
-        f"in {summary['seconds']['total']:.0f} s wall ({summary['cpu_seconds']:.0f} s CPU) on this machine; the image trunk stayed locked.",
-        f"- On {after['pairs']} held-out pairs it finds a picture's own caption first {after['picture→caption R@1']:.1%} of the time "
-        f"and a caption's picture {after['caption→picture R@1']:.1%} (chance {after['chance R@1']:.1%}; before pretraining "
-        f"{before['picture→caption R@1']:.1%} and {before['caption→picture R@1']:.1%}).",
-        "- It is not OpenAI's CLIP: it knows only what ~5,000 clip-art, emoji and flag captions teach, and nothing of M³EL-mini's test entities by name.",
-    ]
-    display(Markdown("\n".join(lines)))
+# Computed from the run above (profile {glue:text}`profile_name`); the linking results of this
+# model on M³EL-mini (zero-shot, as the paper's existing models) are in the next chapter, and its
+# fine-tuning in the one after.
+#
+# - The sample's miniature CLIP was pretrained on {glue:text}`train_pairs` picture-caption pairs
+#   from Debian packages in {glue:text}`wall_seconds` s wall ({glue:text}`cpu_seconds` s CPU) on
+#   this machine; the image trunk stayed locked.
+# - On {glue:text}`heldout_pairs` held-out pairs it finds a picture's own caption first
+#   {glue:text}`after_i2t` of the time and a caption's picture {glue:text}`after_t2i` (chance
+#   {glue:text}`heldout_chance`; before pretraining {glue:text}`before_i2t` and
+#   {glue:text}`before_t2i`).
+# - It is not OpenAI's CLIP: it knows only what ~5,500 clip-art, emoji and flag captions teach,
+#   and nothing of M³EL-mini's test entities by name.
+# - Held-out retrieval on its own corpus says it learnt to pair clip art with captions; it does
+#   not say how well that carries over to M³EL-mini's mention sentences and entity pictures. The
+#   next chapter measures that, zero-shot, on T-I and I-T against chance.

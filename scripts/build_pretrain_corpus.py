@@ -18,13 +18,20 @@ real text from the package, never a template filled with names from M³EL-mini:
   1,378 near-identical stars of `shapes/stars` and the user-interface icons are left out;
 * `tuxpaint-stamps-default`: the English description beside each PNG stamp ("A red kangaroo.");
 * `fonts-noto-color-emoji`: each single-code-point emoji the font draws, rendered from its
-  bitmaps, with its Unicode character name in lower case ("dog face");
+  bitmaps, with its Unicode character name in lower case ("dog face"); and each emoji *sequence*
+  it draws as one picture (flags, keycaps, ZWJ sequences such as "woman scientist"; skin-tone
+  variants left out), captioned with its CLDR name from Unicode's `emoji-test.txt` (Debian
+  `unicode-data`) in lower case ("flag: peru");
+* `fonts-symbola`: the same Unicode emoji (code points with the `Emoji` property of Unicode's
+  `emoji-data.txt`) as Symbola draws them, black line drawings, with their Unicode character names;
 * `kgeography-data`: every flag a map file lists, captioned "flag of <division>", and
   every map, captioned "map of <map>: <its divisions>" (names as the map files spell them).
 
 Exclusions, in this order, each counted in `corpus.json`:
 1. a picture whose source file a snapshot picture uses (same package folder and path), or whose
-   source bytes equal such a file's;
+   source bytes equal such a file's, or that the snapshot cuts one of its pictures from (a
+   KGeography map it recolours for a division), or an emoji whose code point the snapshot draws
+   (in any font);
 2. a caption that names the gold entity of any M³EL-mini *test* instance (its normalised name
    as whole words; test entities are disjoint from training ones, the split is by entity);
 3. a picture identical (sha256 of our JPEG) or near-identical (16x16 grey, mirrored too: mean
@@ -73,6 +80,7 @@ from m3el_lib.models.pretrain_corpus import (  # noqa: E402
     near_duplicate_of,
     snapshot_sources,
     test_entity_names,
+    uses_snapshot_source,
 )
 
 DEBIAN = {
@@ -80,19 +88,25 @@ DEBIAN = {
     "tuxpaint-stamps-default": "2022.06.04-1",
     "fonts-noto-color-emoji": "2.042-0+deb12u1",
     "kgeography-data": "4:22.12.3-1",
+    "fonts-symbola": "2.60-1.1",
+    "unicode-data": "15.0.0-1",  # captions only: the CLDR names of emoji sequences
 }
 CONTENT_ROOTS = {  # where each package keeps its pictures; paths in the corpus are relative to it
     "openclipart": ("openclipart-png", "usr/share/openclipart/png"),
     "tuxpaint": ("tuxpaint-stamps-default", "usr/share/tuxpaint/stamps"),
     "noto-emoji": ("fonts-noto-color-emoji", "usr/share/fonts/truetype/noto"),
     "kgeography": ("kgeography-data", "usr/share/kgeography"),
+    "symbola": ("fonts-symbola", "usr/share/fonts/truetype/ancient-scripts"),
 }
+TEXT_INPUTS = {"unicode": ("unicode-data", "usr/share/unicode/emoji")}  # no pictures: caption text only
 LICENCES = {
     "openclipart": "Public domain (Open Clip Art Library, Debian openclipart-png)",
     "tuxpaint": "GPL-2.0-or-later (Tux Paint stamps, Debian tuxpaint-stamps-default)",
     "noto-emoji": "SIL Open Font License 1.1 (Noto Color Emoji, Debian fonts-noto-color-emoji)",
     "kgeography": "GPL-2.0-or-later (KGeography maps and flags, Debian kgeography-data)",
+    "symbola": "Free for any use (Symbola font by George Douros, Debian fonts-symbola)",
 }
+# Emoji sequence names: Unicode data files, Unicode License v3 (Debian unicode-data).
 # Left out: generated backgrounds and patterns, 1,378 near-identical stars, and user-interface icons
 # (abstract glyphs named after program actions, "document save").
 OPENCLIPART_SKIPPED = ("shapes/stars/", "special/gradients/", "special/patterns/", "computer/icons/")
@@ -136,7 +150,7 @@ def fetch_debs(src: Path | None, work: Path) -> dict[str, Path]:
 
 def unpack(debs: dict[str, Path], work: Path) -> dict[str, Path]:
     roots = {}
-    for origin, (package, content) in CONTENT_ROOTS.items():
+    for origin, (package, content) in {**CONTENT_ROOTS, **TEXT_INPUTS}.items():
         target = work / package
         if not target.exists():
             subprocess.run(["dpkg", "-x", str(debs[package]), str(target)], check=True)
@@ -193,6 +207,72 @@ def emoji(root: Path) -> list[Candidate]:
             continue
         found.append(Candidate("noto-emoji", f"NotoColorEmoji.ttf#U+{code:04X}", name.lower(), lambda c=char: _render_emoji(font, c)))
     return found
+
+
+def emoji_sequences(root: Path, unicode_root: Path) -> list[Candidate]:
+    """Emoji sequences Noto Color Emoji draws as one picture, named as emoji-test.txt names them.
+
+    Single code points are `emoji()`'s; skin-tone variants (the same picture in five tones) are left
+    out; a sequence the font does not join into one glyph (wider than one emoji) is skipped."""
+    font = ImageFont.truetype(str(root / "NotoColorEmoji.ttf"), EMOJI_SIZE, layout_engine=ImageFont.Layout.RAQM)
+    one_wide = font.getbbox("\U0001F600")[2]
+    found = []
+    for codes, name in _emoji_test(unicode_root / "emoji-test.txt"):
+        if len([c for c in codes if c != 0xFE0F]) < 2 or "skin tone" in name:
+            continue
+        text = "".join(map(chr, codes))
+        if font.getbbox(text)[2] > 1.5 * one_wide:
+            continue
+        path = "NotoColorEmoji.ttf#" + "_".join(f"U+{c:04X}" for c in codes)
+        found.append(Candidate("noto-emoji", path, name.lower(), lambda t=text: _render_emoji(font, t)))
+    return found
+
+
+def _emoji_test(path: Path) -> list[tuple[list[int], str]]:
+    """(code points, CLDR name) of every fully-qualified emoji listed in Unicode's emoji-test.txt."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields, _, comment = line.partition("#")
+        if "; fully-qualified" not in fields:
+            continue
+        codes = [int(c, 16) for c in fields.split(";")[0].split()]
+        name = comment.split(None, 2)[2].strip()  # "<emoji> E<version> <name>"
+        rows.append((codes, name))
+    return rows
+
+
+def symbola(root: Path, unicode_root: Path) -> list[Candidate]:
+    """Every code point with Unicode's `Emoji` property that Symbola draws, by its character name."""
+    from fontTools.ttLib import TTFont
+
+    font_path = root / "Symbola_hint.ttf"
+    drawn = TTFont(font_path).getBestCmap()
+    font = ImageFont.truetype(str(font_path), EMOJI_SIZE)
+    found = []
+    for code in sorted(_emoji_property(unicode_root / "emoji-data.txt") & set(drawn)):
+        char = chr(code)
+        name = unicodedata.name(char, "")
+        if code < 0x2000 or not name or unicodedata.category(char) in EMOJI_SKIPPED_CATEGORIES or "REGIONAL INDICATOR" in name:
+            continue
+        found.append(Candidate("symbola", f"Symbola_hint.ttf#U+{code:04X}", name.lower(), lambda c=char: _render_glyph(font, c)))
+    return found
+
+
+def _emoji_property(path: Path) -> set[int]:
+    codes: set[int] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.partition("#")[0].split(";")
+        if len(fields) != 2 or fields[1].strip() != "Emoji":
+            continue
+        first, _, last = fields[0].strip().partition("..")
+        codes.update(range(int(first, 16), int(last or first, 16) + 1))
+    return codes
+
+
+def _render_glyph(font: ImageFont.FreeTypeFont, char: str) -> Image.Image:
+    canvas = Image.new("RGBA", (EMOJI_SIZE * 2, EMOJI_SIZE * 2), (255, 255, 255, 0))
+    ImageDraw.Draw(canvas).text((EMOJI_SIZE // 2, EMOJI_SIZE // 2), char, font=font, fill=(0, 0, 0, 255))
+    return canvas
 
 
 def _render_emoji(font: ImageFont.FreeTypeFont, char: str) -> Image.Image:
@@ -258,7 +338,8 @@ def build(src: Path | None, out: Path, work: Path) -> dict:
     known = fingerprints(sorted((sample.root / "images").glob("*.jpg")) + sorted((config.SNAPSHOT_DIR / "images").glob("*.jpg")))
     known_sha = {sha256_bytes(p.read_bytes()) for p in (sample.root / "images").glob("*.jpg")}
 
-    candidates = openclipart(roots["openclipart"]) + tuxpaint(roots["tuxpaint"]) + emoji(roots["noto-emoji"]) + kgeography(roots["kgeography"])
+    candidates = (openclipart(roots["openclipart"]) + tuxpaint(roots["tuxpaint"]) + emoji(roots["noto-emoji"]) + kgeography(roots["kgeography"])
+                  + emoji_sequences(roots["noto-emoji"], roots["unicode"]) + symbola(roots["symbola"], roots["unicode"]))
     counts = {"candidates": len(candidates), "excluded_snapshot_source": 0, "excluded_test_entity_caption": 0,
               "excluded_sample_picture": 0, "excluded_duplicate": 0, "unreadable": 0}
     kept, n_kept = np.zeros((len(candidates), 16, 16), dtype=np.float32), 0
@@ -266,7 +347,7 @@ def build(src: Path | None, out: Path, work: Path) -> dict:
     pairs, pictures = [], {}
     for cand in candidates:
         source_file = roots[cand.origin] / cand.source_path
-        if (cand.origin, cand.source_path) in used or cand.source_path in used_paths or (
+        if uses_snapshot_source(cand.origin, cand.source_path, used, used_paths) or (
             source_file.is_file() and hashlib.sha256(source_file.read_bytes()).hexdigest() in used_bytes
         ):
             counts["excluded_snapshot_source"] += 1
@@ -340,7 +421,7 @@ def write(out: Path, pairs: list[dict], pictures: dict[str, bytes], debs: dict[s
     atomic_write_text(out / "SOURCES.md", sources_markdown(manifest))
     licences = out / "LICENSES"
     licences.mkdir(parents=True, exist_ok=True)
-    for package, _ in CONTENT_ROOTS.values():
+    for package, _ in {**CONTENT_ROOTS, **TEXT_INPUTS}.values():
         shutil.copyfile(work / package / "usr/share/doc" / package / "copyright", licences / f"{package}.copyright.txt")
 
 
@@ -370,7 +451,10 @@ snapshot picture, {counts['excluded_duplicate']:,} duplicates within the corpus.
 
 Captions are the packages' own text: openclipart file names (title words, usually with the
 author's name) and folder; Tux Paint's English stamp descriptions; the Unicode character names of
-the emoji Noto Color Emoji draws (pictures rendered from the font's bitmaps); the division and
+the emoji Noto Color Emoji draws (pictures rendered from the font's bitmaps) and the CLDR names
+of the emoji sequences it draws (flags, keycaps, joined sequences; from Unicode's `emoji-test.txt`,
+Debian `unicode-data` {manifest['inputs']['unicode-data']['version']}, Unicode License v3, `LICENSES/unicode-data.copyright.txt`);
+the Unicode character names of the emoji Symbola draws (black line drawings); the division and
 map names of KGeography's map files, as "flag of ..." and "map of ...".
 """
 
