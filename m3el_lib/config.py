@@ -126,7 +126,9 @@ def model_choice(profile: str | Profile | None = None, model: str | None = None,
 
 
 def parse_key_value(text: str) -> tuple[str, object]:
-    """`KEY=VALUE` with VALUE read as JSON when it parses (numbers, lists, true), else a string."""
+    """`KEY=VALUE` with VALUE read as JSON when it parses (numbers, lists, true), else as a Python
+    literal (`False`, `None`: what a notebook's parameter cell says), else a string."""
+    import ast
     import json
 
     key, sep, raw = text.partition("=")
@@ -135,4 +137,8 @@ def parse_key_value(text: str) -> tuple[str, object]:
     try:
         return key.strip(), json.loads(raw)
     except json.JSONDecodeError:
+        pass
+    try:
+        return key.strip(), ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return key.strip(), raw

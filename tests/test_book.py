@@ -101,6 +101,11 @@ def test_parse_parameter_reads_json_values_else_strings():
     assert book.parse_parameter("epochs=3") == ("epochs", 3)
     assert book.parse_parameter("topics=[\"a\", \"b\"]") == ("topics", ["a", "b"])
     assert book.parse_parameter("dataset_path=/data/m3el") == ("dataset_path", "/data/m3el")
+    # what a notebook's parameter cell says reads as it does there: a string "False" would be true
+    assert book.parse_parameter("cold_start=False") == ("cold_start", False)
+    assert book.parse_parameter("retrain=false") == ("retrain", False)
+    assert book.parse_parameter("checkpoint=None") == ("checkpoint", None)
+    assert book.parse_parameter("name=__import__('os')") == ("name", "__import__('os')")
     with pytest.raises(Exception, match="NAME=VALUE"):
         book.parse_parameter("no-equals-sign")
 
