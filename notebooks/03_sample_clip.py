@@ -173,19 +173,15 @@ if runs_here:
 
 # %%
 NOT_RUN = "(not run: full profile)"
-shown = {
-    "train_pairs": f"{summary['train_pairs']:,}" if runs_here else NOT_RUN,
-    "wall_seconds": f"{summary['seconds']['total']:.0f}" if runs_here else NOT_RUN,
-    "cpu_seconds": f"{summary['cpu_seconds']:.0f}" if runs_here else NOT_RUN,
-    "heldout_pairs": after["pairs"] if runs_here else NOT_RUN,
-    "after_i2t": f"{after['picture→caption R@1']:.1%}" if runs_here else NOT_RUN,
-    "after_t2i": f"{after['caption→picture R@1']:.1%}" if runs_here else NOT_RUN,
-    "before_i2t": f"{before['picture→caption R@1']:.1%}" if runs_here else NOT_RUN,
-    "before_t2i": f"{before['caption→picture R@1']:.1%}" if runs_here else NOT_RUN,
-    "heldout_chance": f"{after['chance R@1']:.1%}" if runs_here else NOT_RUN,
-}
-for name, value in shown.items():
-    glue(name, value, display=False)
+glue("train_pairs", f"{summary['train_pairs']:,}" if runs_here else NOT_RUN, display=False)
+glue("wall_seconds", f"{summary['seconds']['total']:.0f}" if runs_here else NOT_RUN, display=False)
+glue("cpu_seconds", f"{summary['cpu_seconds']:.0f}" if runs_here else NOT_RUN, display=False)
+glue("heldout_pairs", after["pairs"] if runs_here else NOT_RUN, display=False)
+glue("after_i2t", f"{after['picture→caption R@1']:.1%}" if runs_here else NOT_RUN, display=False)
+glue("after_t2i", f"{after['caption→picture R@1']:.1%}" if runs_here else NOT_RUN, display=False)
+glue("before_i2t", f"{before['picture→caption R@1']:.1%}" if runs_here else NOT_RUN, display=False)
+glue("before_t2i", f"{before['caption→picture R@1']:.1%}" if runs_here else NOT_RUN, display=False)
+glue("heldout_chance", f"{after['chance R@1']:.1%}" if runs_here else NOT_RUN, display=False)
 
 # %% [markdown]
 # ## What this showed
