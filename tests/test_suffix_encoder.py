@@ -112,3 +112,26 @@ def test_runs_that_train_everything_are_evaluated_whole():
     assert evaluation_encoder(loaded, cut(trainable="all")) is loaded
     assert evaluation_encoder(loaded, cut(precompute_frozen=False)) is loaded
     assert isinstance(evaluation_encoder(loaded, cut()), SuffixEncoder)
+
+
+def test_a_training_run_hands_its_picture_prefixes_to_the_evaluation_of_its_checkpoints(tmp_path, synthetic, monkeypatch):
+    """Pictures the run stored are not decoded again when its checkpoint is evaluated, and the
+    scores still equal the whole towers'."""
+    from m3el_lib.training.data import instance_pictures
+    from m3el_lib.training.engine import Trainer
+
+    config = cut(epochs=1, batch_size=4, lr=1e-3, warmup_steps=1, output_dir=str(tmp_path / "run"), early_stopping_patience=0)
+    result = Trainer(config, loaded=load_model(TINY_MODEL), dataset=synthetic).fit()
+    stored = {str(p) for p in instance_pictures(synthetic, synthetic.split("train") + synthetic.split("val"))}
+    decoded: list[str] = []
+    real_load = encoders.load_image
+    monkeypatch.setattr(encoders, "load_image", lambda path: decoded.append(str(path)) or real_load(path))
+    checkpoint = load_model(TINY_MODEL, checkpoint=result.best_path)
+    suffix = SuffixEncoder(checkpoint, config)
+    assert stored and set(stored) <= {key.split("|")[0] for key in suffix.image_table.keys}
+    _, pictures = inputs(synthetic)
+    ours, _ = encode_images(suffix, pictures)
+    assert decoded and not set(decoded) & stored
+    monkeypatch.setattr(encoders, "load_image", real_load)
+    theirs, _ = encode_images(checkpoint, pictures)
+    assert torch.allclose(ours, theirs, atol=1e-5)

@@ -107,10 +107,12 @@ class LoadedModel:
 
 def run_image_tower(tower: torch.nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor,
                     device: str) -> torch.Tensor:
-    """`forward(pixels)` as float32 on the CPU; a convolutional `tower` runs channels-last on the CPU."""
+    """`forward(pixels)` as float32 on the CPU; a convolutional `tower` runs channels-last on the CPU
+    (so do feature maps cut from it; flat features are passed as they are)."""
     if device == "cpu" and is_convolutional(tower):
         with channels_last(tower):
-            return forward(pixels.contiguous(memory_format=torch.channels_last)).float().contiguous()
+            inputs = pixels.contiguous(memory_format=torch.channels_last) if pixels.ndim == 4 else pixels
+            return forward(inputs).float().contiguous()
     return forward(pixels.to(device)).float().cpu()
 
 

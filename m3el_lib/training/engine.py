@@ -175,10 +175,11 @@ class Trainer:
                                    cache=self._prefix_cache("text", sorted(texts)))
             self.images = ImageStore(
                 pictures, self.loaded.preprocess, mode=c.image_cache,
-                prefix=_on(image_prefix, self.device), progress=self._progress_fn("caching pictures"),
+                prefix=self._image_prefix_fn(image_prefix), progress=self._progress_fn("caching pictures"),
                 cache=self._prefix_cache("image", sorted(pictures)) if c.image_cache == "memory" else None,
             )
         self.store_seconds = time.perf_counter() - started
+        self._share_picture_prefixes()
         self.examples = build_examples(self.dataset, train, c.pairings, unusable=self.images.failed)
         if not self.examples:
             raise ValueError(f"no {c.train_split!r} instance of {self.dataset.root} qualifies for pairings {c.pairings}")
@@ -194,6 +195,26 @@ class Trainer:
             "stores_from_disk_cache": bool(self.texts.from_cache and (self.images.from_cache or not self.images.keys)),
             "precomputed_frozen_prefix": self.towers.precomputed,
         }
+
+    def _image_prefix_fn(self, image_prefix: Any) -> Any:
+        """On the CPU, the frozen image prefix runs as evaluation runs it (channels-last for a
+        convolutional tower: `loading.run_image_tower`), so the two can share its outputs."""
+        if image_prefix is None or self.device.type != "cpu":
+            return _on(image_prefix, self.device)
+        from ..models.loading import run_image_tower
+
+        return lambda pixels: run_image_tower(self.model.visual, image_prefix, pixels, "cpu")
+
+    def _share_picture_prefixes(self) -> None:
+        """Hand the stored picture prefixes to the evaluation of this run's checkpoints
+        (`suffix_encoder.share_training_prefixes`): one CPU computation serves both."""
+        c = self.config
+        if not (self.towers.precomputed and c.cache_prefix and c.image_cache == "memory" and self.device.type == "cpu"
+                and self.info.is_main and isinstance(self.images.inputs, torch.Tensor)):
+            return
+        from .suffix_encoder import share_training_prefixes
+
+        share_training_prefixes(self.loaded, self.towers.image, self.images.keys, self.images.inputs, self.images.failed)
 
     def _prefix_cache(self, kind: str, keys: list[str]) -> Path | None:
         """Where the frozen prefix outputs of these texts/pictures are kept (None: not kept).

@@ -57,10 +57,10 @@ class PrefixTable:
         new = self.table.unseen(keys)
         if new:
             self.table.add(new, *compute(new))
-            self._save()
+            self.save()
         return self.table.rows(keys)
 
-    def _save(self) -> None:
+    def save(self) -> None:
         if self.path is None:
             return
         buffer = io.BytesIO()
@@ -108,12 +108,10 @@ class SuffixEncoder:
         self.loaded = loaded
         text_blocks = None if run_config.unlocked_text_blocks < 0 else run_config.unlocked_text_blocks
         self.image_split, self.text_split = set_trainable(loaded.model, run_config.trainable, run_config.unlocked_blocks, text_blocks)
-        root = store_root or paths.cache_dir() / "prefix"
-        visual = loaded.model.visual
-        image_salt = f"image|{type(self.image_split).__name__}|{self.image_split.blocks}|{loaded.preprocess!r}"
+        root = store_root or default_store_root()
         text_salt = f"text|{type(self.text_split).__name__}|{self.text_split.blocks}"
         text_tower = nn.ModuleList([m for n, m in loaded.model.named_children() if n != "visual"])
-        self.image_table = PrefixTable(root / f"image-{frozen_digest(visual, self.image_split, image_salt)[:32]}.pt" if persist else None)
+        self.image_table = image_prefix_table(loaded, self.image_split, root) if persist else PrefixTable(None)
         self.text_table = PrefixTable(root / f"text-{frozen_digest(text_tower, self.text_split, text_salt)[:32]}.pt" if persist else None)
 
     def __getattr__(self, name: str) -> Any:  # name, weights_id, preprocess, tokenizer, device, model, ...
@@ -149,11 +147,9 @@ class SuffixEncoder:
             return self._image_prefixes([path_of[key] for key in new], batch_size)
 
         rows, missing = self.image_table.lookup(keys, compute)
-        out: list[torch.Tensor] = []
-        with stage("encode"), self._layout():
-            for i in range(0, len(rows), batch_size):
-                out.append(self.image_split.suffix(self._pixels_layout(rows[i : i + batch_size])).float().cpu())
-        embedded = torch.cat(out)
+        with stage("encode"):
+            embedded = torch.cat([self._image_tower(self.image_split.suffix, rows[i : i + batch_size])
+                                  for i in range(0, len(rows), batch_size)])
         embedded[missing] = 0.0
         return embedded, missing
 
@@ -166,34 +162,50 @@ class SuffixEncoder:
         for positions, pixels, unusable in decoded_batches(files, self.loaded.preprocess, batch_size):
             missing[unusable] = True
             if pixels is not None:
-                with stage("encode"), self._layout():
-                    found.update(zip(positions, self.image_split.prefix(self._pixels_layout(pixels)).float().cpu().contiguous()))
+                with stage("encode"):
+                    found.update(zip(positions, self._image_tower(self.image_split.prefix, pixels)))
         if not found:  # nothing usable: one blank picture gives the rows' shape
             from PIL import Image
 
             blank = self.loaded.preprocess(Image.new("RGB", (8, 8))).unsqueeze(0)
-            with self._layout():
-                found[-1] = self.image_split.prefix(self._pixels_layout(blank)).float().cpu()[0]
+            found[-1] = self._image_tower(self.image_split.prefix, blank)[0]
         zero = torch.zeros_like(next(iter(found.values())))
         return torch.stack([found.get(i, zero) for i in range(len(files))]), missing
 
-    # ------------------------------------------------------------ the layout the whole tower uses
+    def _image_tower(self, part: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        """A part of the image tower, laid out as the whole tower runs (`loading.run_image_tower`)."""
+        from ..models.loading import run_image_tower
 
-    def _convolutional_on_cpu(self) -> bool:
-        from ..models.loading import is_convolutional
+        return run_image_tower(self.loaded.model.visual, part, inputs, self.loaded.device)
 
-        return self.loaded.device == "cpu" and is_convolutional(self.loaded.model.visual)
 
-    def _layout(self) -> Any:
-        import contextlib
+def default_store_root() -> Path:
+    return paths.cache_dir() / "prefix"
 
-        from ..models.loading import channels_last
 
-        return channels_last(self.loaded.model.visual) if self._convolutional_on_cpu() else contextlib.nullcontext()
+def image_prefix_table(loaded: Any, image_split: Split, root: Path | None = None) -> PrefixTable:
+    """The store of `loaded`'s picture prefixes at this cut: named by the frozen weights, so a
+    training run (before its first step) and every checkpoint it writes share it."""
+    salt = f"image|{type(image_split).__name__}|{image_split.blocks}|{loaded.preprocess!r}"
+    digest = frozen_digest(loaded.model.visual, image_split, salt)
+    return PrefixTable((root or default_store_root()) / f"image-{digest[:32]}.pt")
 
-    def _pixels_layout(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.loaded.device)
-        return x.contiguous(memory_format=torch.channels_last) if self._convolutional_on_cpu() and x.ndim == 4 else x
+
+def share_training_prefixes(loaded: Any, image_split: Split, keys: Sequence[str], rows: torch.Tensor, failed: set[str]) -> int:
+    """Add a training run's stored picture prefixes (computed as evaluation computes them) to the
+    evaluation's store, so evaluating its checkpoints runs no picture the run already did; the
+    number of pictures added."""
+    table = image_prefix_table(loaded, image_split)
+    by_key = {_picture_key(Path(path)): i for i, path in enumerate(keys)}
+    new = table.table.unseen(list(by_key))
+    if new:
+        index = torch.tensor([by_key[key] for key in new], dtype=torch.long)
+        missing = torch.tensor([keys[by_key[key]] in failed for key in new], dtype=torch.bool)
+        rows = rows[index].clone()
+        rows[missing] = 0.0  # as the evaluation stores unusable pictures
+        table.table.add(new, rows, missing)
+        table.save()
+    return len(new)
 
 
 def evaluation_encoder(loaded: Any, run_config: TrainConfig | None) -> Any:
