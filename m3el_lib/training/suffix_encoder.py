@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import config as paths
 from ..fsutil import atomic_write_bytes
-from ..models.embedding_cache import KeyedRows
+from ..models.embedding_cache import KeyedRows, image_key
 from ..timing import stage
 from .config import TrainConfig
 from .towers import Split, set_trainable
@@ -84,16 +84,6 @@ def frozen_digest(tower: nn.Module, split: Split, salt: str) -> str:
     return digest.hexdigest()
 
 
-def _picture_key(path: Path | None) -> str:
-    if path is None:
-        return "<no file>"
-    try:
-        stat = path.stat()
-    except OSError:
-        return f"{path}|absent"
-    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-
-
 class SuffixEncoder:
     """A fine-tuned checkpoint (a `LoadedModel`) that embeds through stored frozen-prefix outputs.
 
@@ -140,7 +130,7 @@ class SuffixEncoder:
     @torch.no_grad()
     def encode_images(self, paths_: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw image embeddings [N, D] (zero rows for unusable pictures) and the missing mask [N]."""
-        keys = [_picture_key(path) for path in paths_]
+        keys = [image_key(str(path), path) for path in paths_]
         path_of = dict(zip(keys, paths_))
 
         def compute(new: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,7 +186,7 @@ def share_training_prefixes(loaded: Any, image_split: Split, keys: Sequence[str]
     evaluation's store, so evaluating its checkpoints runs no picture the run already did; the
     number of pictures added."""
     table = image_prefix_table(loaded, image_split)
-    by_key = {_picture_key(Path(path)): i for i, path in enumerate(keys)}
+    by_key = {image_key(path, Path(path)): i for i, path in enumerate(keys)}
     new = table.table.unseen(list(by_key))
     if new:
         index = torch.tensor([by_key[key] for key in new], dtype=torch.long)
