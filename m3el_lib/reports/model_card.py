@@ -49,7 +49,7 @@ def render_model_card(summary: dict[str, Any], history: dict[str, Any], test_row
         f"AdamW lr {config['lr']}, warmup {config['warmup_steps']} + cosine; seed {config['seed']}; device {summary.get('device')}.",
         f"- Wall time: {summary.get('wall_seconds_end_to_end', summary.get('wall_seconds_this_process'))} s "
         f"(frozen-prefix stores: {summary['data'].get('store_seconds')} s, from disk cache: "
-        f"{summary['data'].get('stores_from_disk_cache')}).",
+        f"{summary['data'].get('stores_from_disk_cache')}{_shared_store_note(summary['data'])}).",
         f"- Best validation Acc@1 (mean over {'the trained pairings' if config['select_on'] == 'trained' else 'all tasks'}): "
         f"{_pct(summary.get('best_metric'))} at epoch {summary.get('best_epoch', -1) + 1}.",
     ]
@@ -78,3 +78,10 @@ def write_model_card(run_dir: Path | str, summary: dict[str, Any], history: dict
                      test_rows: list[dict[str, Any]] | None = None) -> Path:
     """Write `MODEL_CARD.md` next to the run's checkpoint (atomically); its path."""
     return atomic_write_text(RunDir(Path(run_dir)).model_card, render_model_card(summary, history, test_rows))
+
+
+def _shared_store_note(data: dict[str, Any]) -> str:
+    if not data.get("shared_store"):
+        return ""
+    return (f"; read from the store shared with evaluation: {data.get('texts_from_shared_store', 0)} of "
+            f"{data.get('distinct_texts', 0)} texts, {data.get('pictures_from_shared_store', 0)} of {data.get('distinct_pictures', 0)} pictures")

@@ -30,6 +30,7 @@ TEXT_MODALITIES = (Modality.T, Modality.TI)
 IMAGE_MODALITIES = (Modality.I, Modality.TI)
 
 Inputs = Any  # a tensor, or a dict of tensors (e.g. hidden states and an attention mask)
+Lookup = Callable[[Sequence[Any], int], "tuple[torch.Tensor, torch.Tensor]"]  # (keys, batch size) -> rows, missing
 
 
 def mention_key(inst: Instance) -> str:
@@ -172,13 +173,19 @@ class TextStore:
     """Every distinct text, tokenised once (and, with a frozen prefix, run through it once).
 
     `cache`: a file to keep the computed inputs in (see `cached`); reused when its keys match.
+    `stored`: instead, read the prefix outputs from the shared store (`SuffixEncoder.text_rows`),
+    which computes and keeps only the texts it has not met.
     """
 
     def __init__(self, texts: Iterable[str], tokenizer: Callable[[list[str]], torch.Tensor],
                  prefix: Callable[[torch.Tensor], Inputs] | None = None, chunk: int = 256,
-                 cache: Path | None = None) -> None:
+                 cache: Path | None = None, stored: Lookup | None = None) -> None:
         self.keys = sorted(set(texts))
         self.row = {text: i for i, text in enumerate(self.keys)}
+        self.from_cache = False
+        if stored is not None and self.keys:
+            self.inputs, _ = stored(self.keys, chunk)
+            return
 
         def compute() -> tuple[Inputs, set[str]]:
             parts = []
@@ -262,11 +269,15 @@ class ImageStore:
     mode "memory": every picture decoded once (and run through the frozen prefix, if given) into
     one tensor; mode "stream": decoded on demand (in DataLoader workers). A file that fails to
     decode becomes a zero (mean-grey after normalisation) picture and is counted in `failed`.
+    `stored` (mode "memory"): read the prefix outputs from the shared store instead
+    (`SuffixEncoder.picture_rows`), which computes only the pictures it has not met; a failed
+    picture's row is then zero (never used: examples leave unusable pictures out).
     """
 
     def __init__(self, paths: Iterable[str], preprocess: Callable[[Any], torch.Tensor], mode: str = "memory",
                  prefix: Callable[[torch.Tensor], Inputs] | None = None, chunk: int = 64,
-                 progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None, cache: Path | None = None) -> None:
+                 progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None, cache: Path | None = None,
+                 stored: Lookup | None = None) -> None:
         self.keys = sorted(set(paths))
         self.row = {path: i for i, path in enumerate(self.keys)}
         self.preprocess = preprocess
@@ -274,7 +285,10 @@ class ImageStore:
         self.failed: set[str] = set()
         self.inputs: Inputs = None
         self.from_cache = False
-        if mode == "memory" and self.keys:
+        if mode == "memory" and self.keys and stored is not None:
+            self.inputs, missing = stored([Path(key) for key in self.keys], chunk)
+            self.failed = {key for key, gone in zip(self.keys, missing.tolist()) if gone}
+        elif mode == "memory" and self.keys:
 
             def compute() -> tuple[Inputs, set[str]]:
                 from ..models.encoders import decoded_batches

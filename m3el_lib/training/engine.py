@@ -29,6 +29,7 @@ import torch.nn as nn
 from .. import config as paths
 from ..evaluation.metrics import instance_metrics, rank_counts
 from ..fsutil import atomic_write_csv, atomic_write_json
+from ..models.embedding_cache import image_key
 from ..data.schema import TASK_NAMES
 from .tensorboard_log import TensorBoardLog
 from . import checkpoint as ckpt
@@ -170,16 +171,23 @@ class Trainer:
         pictures = instance_pictures(self.dataset, train + val)
         self._eval_mode()
         started = time.perf_counter()
+        shared = self._shared_store()
+        reused = {"texts": 0, "pictures": 0}
+        if shared is not None:
+            reused = {"texts": len(texts) - len(shared.text_table.table.unseen(sorted(texts))),
+                      "pictures": len(pictures) - len(shared.image_table.table.unseen(
+                          [image_key(p, Path(p)) for p in sorted(set(pictures))]))}
         with self._autocast():
             self.texts = TextStore(texts, self.loaded.tokenizer, prefix=_on(text_prefix, self.device),
-                                   cache=self._prefix_cache("text", sorted(texts)))
+                                   cache=None if shared else self._prefix_cache("text", sorted(texts)),
+                                   stored=shared.text_rows if shared else None)
             self.images = ImageStore(
                 pictures, self.loaded.preprocess, mode=c.image_cache,
                 prefix=self._image_prefix_fn(image_prefix), progress=self._progress_fn("caching pictures"),
-                cache=self._prefix_cache("image", sorted(pictures)) if c.image_cache == "memory" else None,
+                cache=self._prefix_cache("image", sorted(pictures)) if c.image_cache == "memory" and not shared else None,
+                stored=shared.picture_rows if shared else None,
             )
         self.store_seconds = time.perf_counter() - started
-        self._share_picture_prefixes()
         self.examples = build_examples(self.dataset, train, c.pairings, unusable=self.images.failed)
         if not self.examples:
             raise ValueError(f"no {c.train_split!r} instance of {self.dataset.root} qualifies for pairings {c.pairings}")
@@ -192,7 +200,11 @@ class Trainer:
             "distinct_pictures": len(self.images.keys),
             "pictures_failed_to_decode": sorted(self.images.failed),
             "store_seconds": round(self.store_seconds, 2),
-            "stores_from_disk_cache": bool(self.texts.from_cache and (self.images.from_cache or not self.images.keys)),
+            "stores_from_disk_cache": bool(self.texts.from_cache and (self.images.from_cache or not self.images.keys))
+            or (shared is not None and reused["texts"] == len(self.texts.keys) and reused["pictures"] == len(self.images.keys)),
+            "shared_store": shared is not None,
+            "texts_from_shared_store": reused["texts"],
+            "pictures_from_shared_store": reused["pictures"],
             "precomputed_frozen_prefix": self.towers.precomputed,
         }
 
@@ -205,16 +217,18 @@ class Trainer:
 
         return lambda pixels: run_image_tower(self.model.visual, image_prefix, pixels, "cpu")
 
-    def _share_picture_prefixes(self) -> None:
-        """Hand the stored picture prefixes to the evaluation of this run's checkpoints
-        (`suffix_encoder.share_training_prefixes`): one CPU computation serves both."""
+    def _shared_store(self) -> Any:
+        """The frozen-prefix store shared with evaluation and every model cut alike
+        (`suffix_encoder.SuffixEncoder` on this model), or None where the stores stay the run's own:
+        off the CPU (other precision, other kernels), across processes, or without stored prefixes.
+        The image prefix runs as evaluation runs it, so the two share its outputs."""
         c = self.config
         if not (self.towers.precomputed and c.cache_prefix and c.image_cache == "memory" and self.device.type == "cpu"
-                and self.info.is_main and isinstance(self.images.inputs, torch.Tensor)):
-            return
-        from .suffix_encoder import share_training_prefixes
+                and self.info.world_size == 1 and self.towers.text.blocks == 0):
+            return None
+        from .suffix_encoder import SuffixEncoder
 
-        share_training_prefixes(self.loaded, self.towers.image, self.images.keys, self.images.inputs, self.images.failed)
+        return SuffixEncoder(self.loaded, c)
 
     def _prefix_cache(self, kind: str, keys: list[str]) -> Path | None:
         """Where the frozen prefix outputs of these texts/pictures are kept (None: not kept).

@@ -54,6 +54,12 @@ class ViTSplit(Split):
             raise TypeError("ViT towers with attention pooling are not split; use trainable='all'")
         self.visual = visual
 
+    kind = "vit"
+
+    @property
+    def frozen_tower(self) -> nn.Module:
+        return self.visual
+
     def _run(self, x: torch.Tensor, blocks: list[nn.Module]) -> torch.Tensor:
         batch_first = getattr(self.visual.transformer, "batch_first", True)
         if not batch_first:
@@ -134,22 +140,28 @@ class CLIPTextSplit(Split):
         return found
 
 
-class TimmSplit(Split):
-    """open_clip TimmModel: an EfficientNet-family trunk cut before its last k stages, or (any
-    trunk) at k=0 the pooled trunk features before the projection head."""
+class TrunkCut:
+    """A timm trunk cut before its last k stages (an EfficientNet-family trunk; any trunk at k=0):
+    `features(prefix(x))` equals the trunk's pooled features `trunk(x)` in eval mode.
 
-    def __init__(self, visual: nn.Module, blocks: int) -> None:
-        trunk = visual.trunk
+    Models that share a trunk's weights before the cut share its stored prefix outputs
+    (`models.prefix_store`): the sample model's image tower and the EfficientNet-Lite0 baseline."""
+
+    kind = "timm-trunk"
+
+    def __init__(self, trunk: nn.Module, blocks: int) -> None:
         staged = all(hasattr(trunk, a) for a in ("conv_stem", "bn1", "blocks", "conv_head", "bn2", "forward_head"))
         if blocks > 0 and not staged:
             raise TypeError(f"timm trunk {type(trunk).__name__} is split only at unlocked_blocks=0")
-        if len(visual.head) == 0:
-            raise TypeError("a TimmModel without a projection head cannot train 'heads' only")
-        super().__init__(min(blocks, len(trunk.blocks)) if staged else 0)
-        self.visual = visual
+        self.trunk = trunk
+        self.blocks = min(blocks, len(trunk.blocks)) if staged else 0
+
+    @property
+    def frozen_tower(self) -> nn.Module:
+        return self.trunk
 
     def prefix(self, x: torch.Tensor) -> Inputs:
-        trunk = self.visual.trunk
+        trunk = self.trunk
         if self.blocks == 0:
             return trunk(x)
         x = trunk.bn1(trunk.conv_stem(x))
@@ -157,21 +169,43 @@ class TimmSplit(Split):
             x = stage(x)
         return x
 
-    def suffix(self, inputs: Inputs) -> torch.Tensor:
-        trunk = self.visual.trunk
+    def features(self, inputs: Inputs) -> torch.Tensor:
+        if self.blocks == 0:
+            return inputs
         x = inputs
-        if self.blocks > 0:
-            for stage in _last(trunk.blocks, self.blocks):
-                x = stage(x)
-            x = trunk.forward_head(trunk.bn2(trunk.conv_head(x)))
-        return self.visual.head(x)
+        for stage in _last(self.trunk.blocks, self.blocks):
+            x = stage(x)
+        return self.trunk.forward_head(self.trunk.bn2(self.trunk.conv_head(x)))
 
     def trainable_modules(self) -> list[Any]:
-        found: list[Any] = [self.visual.head]
-        if self.blocks > 0:
-            trunk = self.visual.trunk
-            found += _last(trunk.blocks, self.blocks) + [trunk.conv_head, trunk.bn2]
-        return found
+        if self.blocks == 0:
+            return []
+        return _last(self.trunk.blocks, self.blocks) + [self.trunk.conv_head, self.trunk.bn2]
+
+
+class TimmSplit(Split):
+    """open_clip TimmModel: its trunk cut before its last k stages (`TrunkCut`), then the projection head."""
+
+    def __init__(self, visual: nn.Module, blocks: int) -> None:
+        if len(visual.head) == 0:
+            raise TypeError("a TimmModel without a projection head cannot train 'heads' only")
+        self.cut = TrunkCut(visual.trunk, blocks)
+        super().__init__(self.cut.blocks)
+        self.visual = visual
+        self.kind = self.cut.kind
+
+    @property
+    def frozen_tower(self) -> nn.Module:
+        return self.cut.frozen_tower
+
+    def prefix(self, x: torch.Tensor) -> Inputs:
+        return self.cut.prefix(x)
+
+    def suffix(self, inputs: Inputs) -> torch.Tensor:
+        return self.visual.head(self.cut.features(inputs))
+
+    def trainable_modules(self) -> list[Any]:
+        return [self.visual.head] + self.cut.trainable_modules()
 
 
 class HFTextSplit(Split):
