@@ -45,6 +45,20 @@ def test_text_embeddings_are_normalised_ordered_and_batch_independent(tiny):
         encode_texts(tiny, [])
 
 
+def test_texts_batched_by_length_come_back_in_the_order_given():
+    """Batches are formed shortest first (less padding); each row is still its own text's, as
+    encoded alone, by a real tokenizer that pads each batch to its longest text (MiniLM)."""
+    from m3el_lib.evaluation.baselines import MiniLMEncoder
+
+    encoder = MiniLMEncoder()
+    texts = ["A much longer sentence about the planet Mercury, closest to the Sun, and its orbit.", "Queen",
+             "Freddie Mercury sang.", "mercury, the element that is liquid at room temperature", "Sun"]
+    together = encode_texts(encoder, texts, batch_size=2)
+    alone = torch.cat([encode_texts(encoder, [text]) for text in texts])
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert not torch.allclose(together[0], together[1], atol=1e-2)
+
+
 def test_unusable_pictures_get_zero_rows_and_are_flagged(tiny, pictures):
     paths = [pictures / "red.png", pictures / "broken.png", None, pictures / "absent.png", pictures / "folder.png", pictures / "blue.jpg"]
     embeddings, missing = encode_images(tiny, paths, batch_size=2)

@@ -67,14 +67,28 @@ def entity_text(entity: Entity) -> str:
 @torch.no_grad()
 @timed('encode')
 def encode_texts(lm: Encoder, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
-    """L2-normalised text embeddings [N, D] (float32, CPU), in the order given."""
+    """L2-normalised text embeddings [N, D] (float32, CPU), in the order given.
+
+    Texts are batched shortest first: a batch is padded to its longest text, so batches of
+    similar lengths spend far less time on padding (which never changes a text's embedding)."""
     if not texts:
         raise ValueError("encode_texts needs at least one text")
     with _eval_mode(lm):
         if hasattr(type(lm), "encode_texts"):
-            return F.normalize(lm.encode_texts(list(texts), batch_size).float(), dim=-1)
-        chunks = [lm.encode_text_batch(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
-    return F.normalize(torch.cat(chunks).float(), dim=-1)
+            embedded = in_length_order(texts, lambda ordered: lm.encode_texts(ordered, batch_size))
+        else:
+            embedded = in_length_order(texts, lambda ordered: torch.cat(
+                [lm.encode_text_batch(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]))
+    return F.normalize(embedded.float(), dim=-1)
+
+
+def in_length_order(texts: Sequence[str], embed: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
+    """`embed` of `texts` sorted by length (one row per text), rows put back in the given order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    embedded = embed([texts[i] for i in order])
+    restored = torch.empty_like(embedded)
+    restored[torch.tensor(order, dtype=torch.long)] = embedded
+    return restored
 
 
 def load_image(path: Path | None):

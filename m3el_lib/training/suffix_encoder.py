@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from ..models.encoders import in_length_order
 from ..models.prefix_store import PicturePrefixes, PrefixTable, default_store_root, frozen_digest, picture_table
 from ..timing import stage
 from .config import TrainConfig
@@ -63,10 +64,13 @@ class SuffixEncoder:
         if not self.texts_stored:
             raise ValueError("text prefixes cut inside the tower are not stored")
 
+        def prefixes(ordered: list[str]) -> torch.Tensor:
+            return torch.cat([self.text_split.prefix(self.loaded.tokenizer(ordered[i : i + batch_size]).to(self.loaded.device)).float().cpu()
+                              for i in range(0, len(ordered), batch_size)])
+
         def compute(new: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
             with stage("encode"):
-                rows = torch.cat([self.text_split.prefix(self.loaded.tokenizer(new[i : i + batch_size]).to(self.loaded.device)).float().cpu()
-                                  for i in range(0, len(new), batch_size)])
+                rows = in_length_order(new, prefixes)
             return rows, torch.zeros(len(new), dtype=torch.bool)
 
         return self.text_table.lookup(list(texts), compute)
