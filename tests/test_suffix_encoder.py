@@ -189,3 +189,23 @@ def test_a_training_run_reads_the_texts_and_pictures_evaluation_stored(tmp_path,
     assert report["shared_store"] and report["pictures_from_shared_store"] == len(used) == report["distinct_pictures"]
     assert report["texts_from_shared_store"] == report["distinct_texts"] and report["stores_from_disk_cache"]
     trainer.fit()
+
+
+@pytest.mark.parametrize("blocks", [0, 1, 3])
+def test_the_folded_frozen_trunk_gives_the_trunks_own_outputs(blocks):
+    """The frozen part of the sample's EfficientNet-Lite0 trunk runs with its batch norms folded
+    into the convolutions: same outputs as the trunk itself, and the trunk is left untouched."""
+    from m3el_lib.models.loading import weights_hash
+    from m3el_lib.training.towers import TrunkCut
+
+    trunk = load_model(SAMPLE_MODEL).model.visual.trunk.eval()
+    before = weights_hash(trunk)
+    cut = TrunkCut(trunk, blocks)
+    pixels = torch.rand(3, 3, 224, 224, generator=torch.Generator().manual_seed(blocks))
+    with torch.no_grad():
+        folded = cut.features(cut.prefix(pixels))
+        plain = trunk(pixels)
+    assert folded.shape == plain.shape == (3, 1280)
+    assert torch.allclose(folded, plain, atol=1e-4, rtol=1e-4)
+    assert weights_hash(trunk) == before
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in cut.frozen_part().modules()) == 0
