@@ -66,9 +66,12 @@ def main(argv: list[str]) -> int:
     if "--fresh" in argv:
         scratch = tempfile.TemporaryDirectory(prefix="m3el-bench-book-")
         env["M3EL_HOME"] = scratch.name
+    load_before = os.getloadavg()[0]
     first, log = timed_build(env)
     executed = log.count(": done in")
-    print(f"first build:  {first:7.1f} s, {executed} notebook(s) executed")
+    print(f"first build:  {first:7.1f} s, {executed} notebook(s) executed "
+          f"(1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs: "
+          f"a load above the CPU count means the build shared the machine)")
     second, log = timed_build(env)
     print(f"second build: {second:7.1f} s, {log.count(': done in')} notebook(s) executed")
     ok = log.count(": done in") == 0 and second < WARM_TARGET_S

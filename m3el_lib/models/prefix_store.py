@@ -50,6 +50,10 @@ class PrefixTable:
     def keys(self) -> list[str]:
         return self.table.keys
 
+    def held(self, keys: Sequence[str]) -> int:
+        """How many of `keys` are stored already."""
+        return len(set(keys)) - len(set(self.table.unseen(list(keys))))
+
     def lookup(self, keys: Sequence[str], compute: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows and missing mask of `keys`; unseen keys are computed (`compute(new) -> rows, missing`) and saved."""
         new = self.table.unseen(keys)
@@ -100,6 +104,10 @@ class PicturePrefixes:
     def __init__(self, table: PrefixTable, prefix: Callable[[torch.Tensor], torch.Tensor], tower: nn.Module,
                  preprocess: Any, device: str = "cpu") -> None:
         self.table, self.prefix, self.tower, self.preprocess, self.device = table, prefix, tower, preprocess, device
+
+    def held(self, files: Sequence[Path | None]) -> int:
+        """How many of `files` are stored already (as they are now on disk)."""
+        return self.table.held([image_key(str(path), path) for path in files])
 
     def rows(self, files: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Prefix outputs of `files` (zero rows for unusable pictures) and the missing mask, in order."""

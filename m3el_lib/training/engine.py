@@ -29,7 +29,6 @@ import torch.nn as nn
 from .. import config as paths
 from ..evaluation.metrics import instance_metrics, rank_counts
 from ..fsutil import atomic_write_csv, atomic_write_json
-from ..models.embedding_cache import image_key
 from ..data.schema import TASK_NAMES
 from .tensorboard_log import TensorBoardLog
 from . import checkpoint as ckpt
@@ -174,9 +173,7 @@ class Trainer:
         shared = self._shared_store()
         reused = {"texts": 0, "pictures": 0}
         if shared is not None:
-            reused = {"texts": len(texts) - len(shared.text_table.table.unseen(sorted(texts))),
-                      "pictures": len(pictures) - len(shared.image_table.table.unseen(
-                          [image_key(p, Path(p)) for p in sorted(set(pictures))]))}
+            reused = {"texts": shared.text_table.held(sorted(texts)), "pictures": shared.pictures.held([Path(p) for p in set(pictures)])}
         with self._autocast():
             self.texts = TextStore(texts, self.loaded.tokenizer, prefix=_on(text_prefix, self.device),
                                    cache=None if shared else self._prefix_cache("text", sorted(texts)),
