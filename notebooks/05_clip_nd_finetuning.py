@@ -272,3 +272,10 @@ glue("a100_hours", estimate["GPU hours (estimate)"]["A100 (bf16 dense)"], displa
 # {glue:text}`cross_modal_acc`. The ablations and the test-set comparison with the baselines, with
 # intervals, are in notebook 06. The full run is estimated at {glue:text}`a100_hours:.1f` A100
 # hours (an estimate under the stated assumptions).
+#
+# **Small differences are noise here.** Fine-tuning on the sample is sensitive to tiny numerical
+# differences: computing the frozen picture prefixes in another memory layout (channels-last
+# instead of PyTorch's default, a difference of about 1e-6, float rounding) moved CLIP_ND's test
+# Acc@1 on T-I and I-T by 2 to 4 points in our runs (sample profile, M³EL-mini, CLIP_ND started
+# from the sample's CLIP; earlier builds of this book, not recomputed here).
+# Differences of that size between two runs, or two versions of this book, are noise, not findings.
