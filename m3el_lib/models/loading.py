@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from .. import config
+from ..timing import timed
 
 SAMPLE_MODEL = "m3el-mini-dual"
 TINY_MODEL = "m3el-tiny-random"
@@ -142,6 +143,7 @@ def _probe_dim(lm: LoadedModel) -> int:
 # ---------------------------------------------------------------- public entry point
 
 
+@timed("load")
 def load_model(
     name: str,
     pretrained: str | None = None,

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from .. import config as paths
 from ..fsutil import atomic_write_json, atomic_write_with
+from ..timing import stage, timed
 from .loading import SAMPLE_CLIP_TAG, WEIGHTS_FILE, channels_last, default_output_dir, default_weights_path, weights_hash  # noqa: F401 - where `m3el pretrain` writes
 from .pretrain_corpus import CORPUS_DIR, Corpus, load_corpus
 
@@ -96,15 +97,17 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
 
     started = time.perf_counter()
     keys = [p.sha256 for p in corpus.pairs]
-    image_features, _ = cached(
-        _cache_path("image", loaded, config, keys + [repr(loaded.preprocess)]) if config.cache_features else None,
-        keys, lambda: (_image_prefix(corpus, loaded.preprocess, towers), set()),
-    )
+    with stage("encode"):
+        image_features, _ = cached(
+            _cache_path("image", loaded, config, keys + [repr(loaded.preprocess)]) if config.cache_features else None,
+            keys, lambda: (_image_prefix(corpus, loaded.preprocess, towers), set()),
+        )
     timings["image_features"] = time.perf_counter() - started
     started = time.perf_counter()
     captions = [p.caption for p in corpus.pairs]
-    texts = TextStore(captions, loaded.tokenizer, prefix=towers.text_prefix,
-                      cache=_cache_path("text", loaded, config, sorted(set(captions))) if config.cache_features else None)
+    with stage("encode"):
+        texts = TextStore(captions, loaded.tokenizer, prefix=towers.text_prefix,
+                          cache=_cache_path("text", loaded, config, sorted(set(captions))) if config.cache_features else None)
     timings["text_features"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -115,24 +118,25 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config.warmup_steps, total, 0.0))
     generator = torch.Generator().manual_seed(config.seed)
     history = []
-    for epoch in range(config.epochs):
-        order = torch.tensor(train_rows)[torch.randperm(len(train_rows), generator=generator)]
-        losses = []
-        for step in range(steps_per_epoch):
-            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            loss = clip_loss(towers, image_features[rows], texts.gather([captions[i] for i in rows.tolist()]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100.0))
-            losses.append(float(loss.detach()))
-        row = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "temperature": float(model.logit_scale.detach().exp())}
-        row.update(retrieval(towers, image_features, texts, captions, heldout_rows, "heldout"))
-        history.append(row)
-        if progress:
-            progress(row)
+    with stage("train"):
+        for epoch in range(config.epochs):
+            order = torch.tensor(train_rows)[torch.randperm(len(train_rows), generator=generator)]
+            losses = []
+            for step in range(steps_per_epoch):
+                rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+                loss = clip_loss(towers, image_features[rows], texts.gather([captions[i] for i in rows.tolist()]))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, math.log(100.0))
+                losses.append(float(loss.detach()))
+            row = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "temperature": float(model.logit_scale.detach().exp())}
+            row.update(retrieval(towers, image_features, texts, captions, heldout_rows, "heldout"))
+            history.append(row)
+            if progress:
+                progress(row)
     timings["training"] = time.perf_counter() - started
     weights = out / WEIGHTS_FILE
     save_weights(model, weights)
@@ -170,6 +174,7 @@ def clip_loss(towers: Any, image_inputs: torch.Tensor, text_inputs: Any) -> torc
 
 
 @torch.no_grad()
+@timed("evaluate")
 def retrieval(towers: Any, image_features: torch.Tensor, texts: Any, captions: list[str], rows: list[int], prefix: str) -> dict[str, float]:
     """Recall@1 and @5 of picture->caption and caption->picture among `rows` (chance 1/len(rows))."""
     if len(rows) < 2:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.pretrain_corpus import Corpus, Pair
+from ..timing import timed
 from .stats_figures import new_figure, style
 
 
@@ -64,6 +65,7 @@ def curves_figure(history: Sequence[dict[str, float]], heldout_pairs: int):
 
 
 @torch.no_grad()
+@timed("evaluate")
 def heldout_retrieval(loaded: Any, corpus: Corpus, split: str = "heldout", batch: int = 64) -> dict[str, Any]:
     """Recall@1/@5 of picture->caption and caption->picture among a split's pairs, for any
     `LoadedModel` (encoded through its own `encode_*_batch`, i.e. the saved weights as loaded)."""

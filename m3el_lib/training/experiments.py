@@ -21,6 +21,7 @@ from .. import config as paths
 from ..data.provenance import write_result
 from ..reports.model_card import write_model_card
 from ..paper import RELEASE_INSTANCES
+from ..timing import timed
 from .config import TrainConfig, load_config
 from .engine import TrainResult, train
 from .runs import RunDir
@@ -98,6 +99,7 @@ GPU_PEAK_TFLOPS = {"A100 (bf16 dense)": 312.0, "H100 SXM (bf16 dense)": 989.0}  
 ASSUMED_UTILISATION = 0.35  # share of peak a ViT-B/32 contrastive step sustains; an assumption
 
 
+@timed("estimate")
 def vit_b32_step_costs(batch: int = 4) -> dict[str, float]:
     """FLOPs and saved-activation bytes per picture and per text of one ViT-B/32 training step,
     counted by PyTorch on this machine (random weights; counts do not depend on the weights)."""
