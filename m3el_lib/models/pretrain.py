@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from .. import config as paths
 from ..fsutil import atomic_write_json, atomic_write_with
 from ..timing import stage, timed
-from .loading import SAMPLE_CLIP_TAG, WEIGHTS_FILE, channels_last, default_output_dir, default_weights_path, weights_hash  # noqa: F401 - where `m3el pretrain` writes
+from .loading import SAMPLE_CLIP_TAG, WEIGHTS_FILE, default_output_dir, default_weights_path, weights_hash  # noqa: F401 - where `m3el pretrain` writes
 from .pretrain_corpus import CORPUS_DIR, Corpus, load_corpus
 
 
@@ -193,20 +193,18 @@ def retrieval(towers: Any, image_features: torch.Tensor, texts: Any, captions: l
 
 
 def _image_prefix(corpus: Corpus, preprocess: Any, towers: Any, chunk: int = 64) -> torch.Tensor:
-    """The locked image trunk's pooled features of every corpus picture, in corpus order.
-
-    Channels-last convolutions took about 40% less CPU time than the default layout on this
-    machine's 2 cores (EfficientNet-Lite0 at 224 px); `loading.channels_last` puts the tower back afterwards."""
+    """The locked image trunk's pooled features of every corpus picture, in corpus order, run as
+    evaluation runs a tower (`loading.run_image_tower`: channels-last on the CPU)."""
     from .encoders import decoded_batches
+    from .loading import run_image_tower
 
     parts = []
     keys = [p.sha256 for p in corpus.pairs]
-    with channels_last(towers.model.visual):
-        for _, pixels, unusable in decoded_batches(keys, preprocess, chunk, open_item=corpus.image):
-            if unusable or pixels is None:
-                raise ValueError(f"corpus pictures {[keys[i] for i in unusable]} did not decode")
-            parts.append(towers.image_prefix(pixels.contiguous(memory_format=torch.channels_last)))
-    return torch.cat(parts).contiguous()
+    for _, pixels, unusable in decoded_batches(keys, preprocess, chunk, open_item=corpus.image):
+        if unusable or pixels is None:
+            raise ValueError(f"corpus pictures {[keys[i] for i in unusable]} did not decode")
+        parts.append(run_image_tower(towers.model.visual, towers.image_prefix, pixels, "cpu"))
+    return torch.cat(parts)
 
 
 def _cache_path(kind: str, loaded: Any, config: PretrainConfig, keys: list[str]) -> Path:

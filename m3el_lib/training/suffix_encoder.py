@@ -23,7 +23,7 @@ from ..models.encoders import in_length_order
 from ..models.prefix_store import PicturePrefixes, PrefixTable, default_store_root, frozen_digest, picture_table
 from ..timing import stage
 from .config import TrainConfig
-from .towers import Split, set_trainable
+from .towers import set_trainable
 
 
 class SuffixEncoder:
@@ -43,7 +43,8 @@ class SuffixEncoder:
         root = store_root or default_store_root()
         text_salt = f"text|{type(self.text_split).__name__}|{self.text_split.blocks}"
         text_tower = nn.ModuleList([m for n, m in loaded.model.named_children() if n != "visual"])
-        image_table = image_prefix_table(loaded, self.image_split, root) if persist else PrefixTable(None)
+        # named by the frozen weights: a training run (before its first step) and every checkpoint it writes share it
+        image_table = picture_table(self.image_split, loaded.preprocess, root) if persist else PrefixTable(None)
         self.pictures = PicturePrefixes(image_table, self.image_split.prefix, loaded.model.visual, loaded.preprocess, loaded.device)
         self.text_table = PrefixTable(root / f"text-{frozen_digest(text_tower, self.text_split.trainable_modules(), text_salt)[:32]}.pt" if persist else None)
 
@@ -96,12 +97,6 @@ class SuffixEncoder:
     def encode_images(self, paths_: Sequence[Path | None], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw image embeddings [N, D] (zero rows for unusable pictures) and the missing mask [N]."""
         return self.pictures.embed(paths_, batch_size, self.image_split.suffix)
-
-
-def image_prefix_table(loaded: Any, image_split: Split, root: Path | None = None) -> PrefixTable:
-    """The store of `loaded`'s picture prefixes at this cut: named by the frozen weights, so a
-    training run (before its first step) and every checkpoint it writes share it."""
-    return picture_table(image_split, loaded.preprocess, root)
 
 
 def evaluation_encoder(loaded: Any, run_config: TrainConfig | None) -> Any:
