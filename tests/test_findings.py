@@ -35,7 +35,7 @@ def test_statistics_remarks_only_say_what_the_numbers_bear_out():
 
 def _row(model, task, acc, lo, hi, chance=0.25):
     return {"model": model, "task": task, "topic": "all", "mode": "candidates", "acc@1": acc, "acc@1_lo": lo,
-            "acc@1_hi": hi, "chance_acc@1": chance}
+            "acc@1_hi": hi, "chance_acc@1": chance, "n": 100}
 
 
 def test_baseline_findings_count_the_tasks_whose_interval_clears_chance():
@@ -51,6 +51,17 @@ def test_baseline_findings_count_the_tasks_whose_interval_clears_chance():
     ]
     with_clip = findings.baseline_findings(frame, clip_model="mini", sample_model=True).splitlines()
     assert with_clip[:2] == lines and "T-I 0.300 (chance 0.250); 95% intervals T-I 0.200-0.400" in with_clip[2]
+    assert with_clip[3] == "- Per topic, T-I: 95% interval above chance on no topic; not on any topic."
+
+
+def test_baseline_findings_name_the_topics_where_the_sample_clip_clears_chance():
+    def topic_row(topic, lo, n):
+        return {**_row("mini", "T-I", lo + 0.05, lo, lo + 0.1), "topic": topic, "n": n}
+    frame = pd.DataFrame([_row(CHANCE, "T-I", 0.25, 0.25, 0.25), _row("mini", "T-I", 0.3, 0.2, 0.4),
+                          topic_row("nature", 0.31, 99), topic_row("countries", 0.16, 1860),
+                          topic_row("places", 0.25, 55)])  # an interval starting at chance does not clear it
+    last = findings.baseline_findings(frame, clip_model="mini", sample_model=True).splitlines()[-1]
+    assert last == "- Per topic, T-I: 95% interval above chance on nature (n=99); not on countries (n=1,860), places (n=55)."
 
 
 def test_subset_summary_reads_the_subset_table():
