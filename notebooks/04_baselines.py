@@ -31,8 +31,9 @@
 #   (the paper's backbone). In the `sample` profile it is the sample's miniature CLIP of the
 #   previous chapter: our dual encoder (EfficientNet-Lite0 + MiniLM-L6 towers, from PyPI
 #   packages) after LiT-style image-text pretraining on ~5,000 clip-art, emoji and flag pairs
-#   that never show an M³EL-mini picture nor name a test entity. It has never seen M³EL-mini;
-#   it is a small stand-in for CLIP, not CLIP.
+#   that never show an M³EL-mini picture nor name a test entity; its image head also reads the
+#   tower's ImageNet classifier through the 1,000 class names. It has never seen M³EL-mini; it
+#   is a small stand-in for CLIP, not CLIP.
 # - any further open_clip model named in `extra_models` gets a row.
 #
 # Evaluation choices that are ours: TI = the normalised sum of the text and picture embeddings;
@@ -57,12 +58,14 @@ from myst_nb import glue
 
 from m3el_lib import config
 from m3el_lib.data.datasets import open_dataset
-from m3el_lib.evaluation.baselines import CHANCE, MINILM, TFIDF, ModelSpec, profile_model_spec
+from m3el_lib.evaluation.baselines import CHANCE, MINILM, TFIDF, ModelSpec, profile_model_encoder, profile_model_spec
 from m3el_lib.evaluation.metrics import default_split
 from m3el_lib.evaluation.pipeline import run_baselines
+from m3el_lib.evaluation.scoring import model_scorer
+from m3el_lib.evaluation.subsets import evaluate_subsets, named_by_imagenet_class
 from m3el_lib.paper import PAPER_EXISTING_MODELS_ACC
 from m3el_lib.reports.baseline_tables import interval_table, mention_picture_table, pivot, plot_accuracy, topic_table
-from m3el_lib.reports.findings import baseline_findings
+from m3el_lib.reports.findings import baseline_findings, subset_summary
 from m3el_lib.reports.style import save_figure
 from m3el_lib.statistics.core import name_mentions
 
@@ -183,6 +186,24 @@ per_topic = per_topic.loc[:, [c for c in per_topic.columns if c[1] != CHANCE]]
 per_topic.style.format("{:.3f}", na_rep="-")
 
 # %% [markdown]
+# ## Entities the sample model's ImageNet classifier can name
+# The sample's miniature CLIP keeps its image tower's ImageNet classifier and reads a picture's
+# likely classes through their names (previous chapter). Those 1,000 names were not chosen from
+# M³EL-mini, but some name test entities ("armadillo", "abacus"), which the pretraining corpus may
+# not. So the zero-shot model is scored separately on test instances whose gold entity's name
+# occurs, as whole words, in an ImageNet class name, and on the others, which the classifier
+# cannot name (sample profile only; Acc@1 with 95% intervals, `n` instances).
+
+# %%
+if chosen.name == "sample" and clip_model is not None:
+    zero_shot = model_scorer(profile_model_encoder(chosen.name, profile_model_spec(chosen.name), device))
+    by_class_name = evaluate_subsets(zero_shot, dataset, named_by_imagenet_class(dataset, split), n_bootstrap=n_bootstrap)
+    display(by_class_name)
+    glue("by_class_name", subset_summary(by_class_name), display=False)
+else:
+    glue("by_class_name", "not computed (the sample profile's model only)", display=False)
+
+# %% [markdown]
 # ## By kind of mention picture
 # A mention's picture is either another picture of the entity (*distinct*) or, where the data had
 # only one, a cropped, flipped and recoloured copy of the gold's own picture (*augmented*, flagged
@@ -252,7 +273,8 @@ glue("paper_high", PAPER_EXISTING_MODELS_ACC[1], display=False)
 # stand-in differs from it most. Its overall T-I and I-T scores therefore mix two kinds of
 # instance: pictures of things (animals, plants, objects, buildings), where what the corpus
 # taught about related things can carry over, and flags and maps of entities it never named, where
-# nothing can. The per-topic lines above say which topics clear chance in this run.
+# nothing can. The per-topic lines above say which topics clear chance in this run. On gold
+# entities named, or not, in an ImageNet class (the section above): {glue:text}`by_class_name`.
 #
 # All of this is profile {glue:text}`profile_name`, data {glue:text}`data_name`
 # {glue:text}`data_checksum`, split {glue:text}`split`, {glue:text}`n_test` instances; the

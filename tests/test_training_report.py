@@ -147,3 +147,14 @@ def test_runs_are_reused_only_with_the_same_config_and_get_a_model_card(tmp_path
     rows = [{"task": "I-I", "n": 10, "acc@1": 0.5, "acc@1_lo": 0.2, "acc@1_hi": 0.8, "chance_acc@1": 0.25}]
     path = write_model_card(tmp_path / "run", first.summary, json.loads((tmp_path / "run" / "history.json").read_text()), rows)
     assert "| I-I | 10 | 50.0% | [20.0%, 80.0%] | 25.0% |" in path.read_text()
+
+
+def test_gold_entities_named_in_an_imagenet_class_are_set_apart_on_the_sample():
+    from m3el_lib.construction.sample import ensure_sample
+
+    dataset = load_dataset(ensure_sample())
+    groups = subsets.named_by_imagenet_class(dataset, "test")
+    named = {inst.gold.name for inst in groups["gold named in an ImageNet class"]}
+    unnamed = {inst.gold.name for inst in groups["gold named in no ImageNet class"]}
+    assert {"Armadillo", "Abacus"} <= named and "Andorra" in unnamed and not named & unnamed
+    assert sum(len(v) for v in groups.values()) == len(dataset.split("test"))

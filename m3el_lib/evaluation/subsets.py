@@ -29,6 +29,23 @@ def seen_in_training(dataset, split: str = "test", train_split: str = "train") -
     return groups
 
 
+def named_by_imagenet_class(dataset, split: str = "test") -> dict[str, list[Instance]]:
+    """The `split` instances whose gold entity's name occurs, as whole words, in one of the 1,000
+    ImageNet class names ("tiger" in "tiger shark") or not: the entities the sample model's image
+    head may know from its ImageNet classifier (`models.imagenet_names`) rather than its corpus.
+    Whole words rather than equal names, so that the second group is the cleaner one."""
+    from ..construction.snapshot import normalise
+    from ..models.imagenet_names import imagenet_class_names
+
+    classes = [f" {normalise(name)} " for name in imagenet_class_names()]
+    groups: dict[str, list[Instance]] = {"gold named in an ImageNet class": [], "gold named in no ImageNet class": []}
+    for inst in dataset.split(split):
+        name = normalise(inst.gold.name)
+        named = bool(name) and any(f" {name} " in cls for cls in classes)
+        groups["gold named in an ImageNet class" if named else "gold named in no ImageNet class"].append(inst)
+    return groups
+
+
 def evaluate_subsets(scorer, dataset, groups: dict[str, list[Instance]], tasks: Sequence[str] = CROSS_MODAL_TASKS,
                      n_bootstrap: int = 1000):
     """Acc@1 [95% CI] of one scorer on each group of instances (the project's evaluator on a subset)."""

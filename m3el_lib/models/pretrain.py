@@ -8,10 +8,12 @@ CLIP. Following LiT (Zhai et al., 2022, "LiT: Zero-Shot Transfer with Locked-ima
   features are already a good picture representation, and 5,000 clip-art pairs are far too few
   to improve on ImageNet; locking it also means every picture goes through it exactly once
   (features computed once and cached on disk), which is what makes this fit a 2-core CPU;
+* **locked too**: the tower's ImageNet classifier and the MiniLM embeddings of its 1,000 class
+  names, through which the image head reads a picture's likely classes (`imagenet_names`, ConSE);
 * **tuned**: the text side (the last `unlocked_text_blocks` MiniLM layers, none by default, and
-  its projection), the image projection head (a linear map of the locked features: the sample
-  model's heads start random, so something has to learn it; it is LiT's "locked image tower"
-  plus a learnt linear read-out), and the temperature.
+  its projection), the image head's two linear maps (one of the locked features, one of the
+  class-name mixture: the sample model's heads start random, so something has to learn them; it
+  is LiT's "locked image tower" plus a learnt read-out), and the temperature.
 
 The objective is CLIP's symmetric InfoNCE over in-batch pairs. Everything is seeded and runs in
 eval mode (no dropout): the same corpus and seed give bit-identical weights.
@@ -56,6 +58,7 @@ class PretrainConfig:
     # split (never the test split): zero-shot T-I/I-T Acc@1 37.9/40.7% against 32.6/33.3% at seed 0,
     # +3 points averaged over 3 seeds, level on the train split. The seed alone moves validation
     # T-I by ~7 points, so most of that gain is noise; the reason to keep it is less memorising.
+    # (Chosen before the image head read ImageNet class names; not re-tuned since.)
     lr: float = 5e-4
     weight_decay: float = 0.05
     warmup_steps: int = 20
@@ -147,9 +150,9 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
         "pairs": len(corpus.pairs), "train_pairs": len(train_rows), "heldout_pairs": len(heldout_rows),
         "by_source": _count(p.source for p in corpus.pairs),
         "weights_id": weights_hash(model),  # as load_model reports it: the embedding cache key
-        "locked": "image trunk (EfficientNet-Lite0, ImageNet weights)" + (
+        "locked": "image trunk (EfficientNet-Lite0, ImageNet weights) and its ImageNet classifier, class-name embeddings" + (
             ", MiniLM text tower" if config.unlocked_text_blocks == 0 else f", MiniLM but its last {config.unlocked_text_blocks} layer(s)"),
-        "tuned": "image projection, text projection" + (f", last {config.unlocked_text_blocks} MiniLM layer(s)" if config.unlocked_text_blocks else "") + ", temperature",
+        "tuned": "image head (feature and class-name read-outs), text projection" + (f", last {config.unlocked_text_blocks} MiniLM layer(s)" if config.unlocked_text_blocks else "") + ", temperature",
         "trainable_parameters": sum(p.numel() for p in trainable),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
         "cpu_seconds": round(time.process_time() - cpu, 2),
