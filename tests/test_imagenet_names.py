@@ -69,3 +69,17 @@ def test_cutting_padding_leaves_the_pooled_text_features_unchanged(sample):
         full_mask = (tokens != text.config.pad_token_id).long()
         full = text.pooler(text.transformer(input_ids=tokens, attention_mask=full_mask), full_mask)
     assert torch.allclose(loading.pooled_text_features(text, tokens), full, atol=1e-5)
+
+
+def test_weights_saved_before_the_names_head_get_one_line_saying_so(sample, tmp_path):
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in sample.model.state_dict().items() if not k.startswith("visual.head.proj.")}
+    state["visual.head.proj.weight"] = sample.model.visual.head.proj.linear.weight.detach().clone()  # the old layout
+    old = tmp_path / "old.safetensors"
+    save_file(state, str(old))
+    with pytest.raises(loading.ModelUnavailable) as err:
+        load_model(SAMPLE_MODEL, checkpoint=old)
+    message = str(err.value)
+    assert "\n" not in message and str(old) in message and "Missing key(s)" in message
+    assert "before the sample model's image head read ImageNet class names" in message

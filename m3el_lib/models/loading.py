@@ -249,8 +249,12 @@ def load_checkpoint_file(model: torch.nn.Module, checkpoint: str | Path) -> None
     except CheckpointError as err:
         raise ModelUnavailable(str(err)) from None
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, StopIteration) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelUnavailable(f"checkpoint {path} does not fit this model: {first[:300]}") from None
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [type(err).__name__]
+        detail = " ".join(lines[:2])[:300]  # the header and the first missing or unexpected keys
+        hint = ""
+        if "visual.head.proj.linear.weight" in str(err) and "visual.head.proj.weight" in str(err):
+            hint = " (weights saved before the sample model's image head read ImageNet class names: run `m3el pretrain` or train again)"
+        raise ModelUnavailable(f"checkpoint {path} does not fit this model: {detail}{hint}") from None
 
 
 @contextlib.contextmanager
