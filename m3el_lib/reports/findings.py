@@ -84,7 +84,7 @@ def baseline_findings(frame: pd.DataFrame, clip_model: str | None = None, sample
         intervals = ", ".join(f"{t} {rows[t]['acc@1_lo']:.3f}-{rows[t]['acc@1_hi']:.3f}" for t in cross)
         lines.append(f"The sample's miniature CLIP, zero-shot, on the cross-modal tasks {', '.join(cross)}: {scores}; "
                      f"95% intervals {intervals}. It learnt to match pictures and captions on a disjoint clip-art "
-                     "corpus (previous chapter), not on M³EL-mini.")
+                     "corpus and reads its image tower's ImageNet class names (previous chapter); it never saw M³EL-mini.")
         lines += [_topics_against_chance(frame, clip_model, task) for task in cross]
     return bullets(lines, empty="- No baseline was scored.")
 
