@@ -11,6 +11,7 @@ from torch import nn
 from m3el_lib.models import loading
 from m3el_lib.models.imagenet_names import ImageNetNamesHead, imagenet_class_names
 from m3el_lib.models.loading import SAMPLE_MODEL, load_model
+from m3el_lib.training.towers import HFTextSplit
 
 
 def _head(top=2):
@@ -63,12 +64,13 @@ def test_before_training_a_picture_lands_where_the_text_tower_puts_its_class_nam
 
 
 def test_cutting_padding_leaves_the_pooled_text_features_unchanged(sample):
+    """The class names are embedded by the text tower's prefix at 0 unlocked blocks, which trims padding."""
     text = sample.model.text
     tokens = sample.tokenizer(["tench", "a much longer caption about a great white shark near the coast"])
     with torch.no_grad():
         full_mask = (tokens != text.config.pad_token_id).long()
         full = text.pooler(text.transformer(input_ids=tokens, attention_mask=full_mask), full_mask)
-    assert torch.allclose(loading.pooled_text_features(text, tokens), full, atol=1e-5)
+    assert torch.allclose(HFTextSplit(text, 0).prefix(tokens), full, atol=1e-5)
 
 
 def test_weights_saved_before_the_names_head_get_one_line_saying_so(sample, tmp_path):

@@ -36,13 +36,15 @@ def named_by_imagenet_class(dataset, split: str = "test") -> dict[str, list[Inst
     Whole words rather than equal names, so that the second group is the cleaner one."""
     from ..construction.snapshot import normalise
     from ..models.imagenet_names import imagenet_class_names
+    from ..models.pretrain_corpus import names_in
 
-    classes = [f" {normalise(name)} " for name in imagenet_class_names()]
+    members = dataset.split(split)
+    golds = {normalise(inst.gold.name) for inst in members} - {""}
+    named = {name for class_name in imagenet_class_names() for name in names_in(class_name, golds)}
     groups: dict[str, list[Instance]] = {"gold named in an ImageNet class": [], "gold named in no ImageNet class": []}
-    for inst in dataset.split(split):
-        name = normalise(inst.gold.name)
-        named = bool(name) and any(f" {name} " in cls for cls in classes)
-        groups["gold named in an ImageNet class" if named else "gold named in no ImageNet class"].append(inst)
+    for inst in members:
+        in_a_class = normalise(inst.gold.name) in named
+        groups["gold named in an ImageNet class" if in_a_class else "gold named in no ImageNet class"].append(inst)
     return groups
 
 

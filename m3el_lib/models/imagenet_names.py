@@ -14,9 +14,9 @@ pretraining without the bridge.
 
 The classifier and the class-name embeddings are locked buffers (saved with the weights, so a
 checkpoint names the whole model and its hash covers them); the two linear maps (`linear` on the
-pooled features, `names` on the class-name mixture) are tuned like any projection head. `names` starts as a copy of the text
-projection, so that before any training a picture lands where the text tower puts its classes'
-names.
+pooled features, `names` on the class-name mixture) are tuned like any projection head. `names`
+starts as a copy of the text projection, so that before any training a picture lands where the
+text tower puts its classes' names.
 """
 from __future__ import annotations
 

@@ -348,23 +348,15 @@ def _load_efficientnet_trunk(trunk: torch.nn.Module) -> dict[str, torch.Tensor]:
 _CLASS_NAME_EMBEDDINGS: dict[str, torch.Tensor] = {}
 
 
-@torch.no_grad()
-def pooled_text_features(text_tower: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """open_clip's HF text tower up to its pooled output (before the projection). Padding columns
-    past the longest text are cut first: the mean pooling masks them, so only time is saved."""
-    pad = text_tower.config.pad_token_id
-    tokens = tokens[:, : int((tokens != pad).sum(dim=1).max())]
-    mask = (tokens != pad).long()
-    return text_tower.pooler(text_tower.transformer(input_ids=tokens, attention_mask=mask), mask)
-
-
 def _attach_imagenet_names(model: torch.nn.Module, tokenizer: Callable, weights: dict[str, torch.Tensor]) -> None:
     """Replace the image projection by `ImageNetNamesHead` (the class names are embedded once per process)."""
+    from ..training.towers import HFTextSplit
     from .imagenet_names import ImageNetNamesHead, imagenet_class_names
 
     key = str(minilm_dir())
     if key not in _CLASS_NAME_EMBEDDINGS:
-        _CLASS_NAME_EMBEDDINGS[key] = pooled_text_features(model.text.eval(), tokenizer(imagenet_class_names()))
+        with torch.no_grad():  # the whole text tower is the prefix at 0 unlocked blocks: its pooled output
+            _CLASS_NAME_EMBEDDINGS[key] = HFTextSplit(model.text.eval(), 0).prefix(tokenizer(imagenet_class_names()))
     head = model.visual.head
     head.proj = ImageNetNamesHead(head.proj, weights["_fc.weight"], weights["_fc.bias"], _CLASS_NAME_EMBEDDINGS[key],
                                   model.text.proj.weight.detach())
@@ -379,9 +371,7 @@ def _build_sample_model(seed: int) -> tuple[torch.nn.Module, Callable, Callable,
     with quiet_loading(), _hub_offline(), _seeded(seed):
         model = CustomTextCLIP(**cfg)
         tokenizer = HFTokenizer(cfg["text_cfg"]["hf_tokenizer_name"], context_length=SAMPLE_CONTEXT_LENGTH)
-    weights = _load_efficientnet_trunk(model.visual.trunk)
-    with _hub_offline():
-        _attach_imagenet_names(model, tokenizer, weights)
+    _attach_imagenet_names(model, tokenizer, _load_efficientnet_trunk(model.visual.trunk))
     size = SAMPLE_IMAGE_SIZE
     preprocess_train = image_transform(size, is_train=True, mean=LITE_MEAN, std=LITE_STD)
     preprocess = image_transform(size, is_train=False, mean=LITE_MEAN, std=LITE_STD)
