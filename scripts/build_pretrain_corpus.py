@@ -138,7 +138,7 @@ def fetch_debs(src: Path | None, work: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for name, version in DEBIAN.items():
         pattern = f"{name}_*.deb"
-        hits = sorted(src.glob(pattern)) if src else []
+        hits = [hit for hit in sorted(src.glob(pattern)) if hit.is_file()] if src else []  # a dangling link is no .deb
         if not hits:
             subprocess.run(["apt-get", "download", f"{name}={version}"], cwd=work, check=True)
             hits = sorted(work.glob(pattern))
