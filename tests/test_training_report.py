@@ -158,3 +158,17 @@ def test_gold_entities_named_in_an_imagenet_class_are_set_apart_on_the_sample():
     unnamed = {inst.gold.name for inst in groups["gold named in no ImageNet class"]}
     assert {"Armadillo", "Abacus"} <= named and "Andorra" in unnamed and not named & unnamed
     assert sum(len(v) for v in groups.values()) == len(dataset.split("test"))
+
+
+def test_gold_entities_a_pretraining_caption_names_are_set_apart_and_no_test_one_is():
+    from m3el_lib.construction.sample import ensure_sample
+    from m3el_lib.models.pretrain_corpus import load_corpus
+
+    dataset = load_dataset(ensure_sample())
+    groups = subsets.named_by_captions(dataset, ["flag: afghanistan", "A kangaroo.", "afghan hound"], ("train", "val"))
+    named = {inst.gold.name for inst in groups["gold named in a pretraining caption"]}
+    assert named == {"Afghanistan"}  # whole words: "afghan" names nothing, and "Kangaroo" is a test entity
+    assert sum(len(v) for v in groups.values()) == len(dataset.split("train")) + len(dataset.split("val"))
+    captions = [pair.caption for pair in load_corpus().pairs]
+    assert subsets.named_by_captions(dataset, captions, ("test",))["gold named in a pretraining caption"] == []
+    assert subsets.named_by_captions(dataset, captions)["gold named in a pretraining caption"]

@@ -4,7 +4,7 @@ an error gallery."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,17 +34,31 @@ def named_by_imagenet_class(dataset, split: str = "test") -> dict[str, list[Inst
     ImageNet class names ("tiger" in "tiger shark") or not: the entities the sample model's image
     head may know from its ImageNet classifier (`models.imagenet_names`) rather than its corpus.
     Whole words rather than equal names, so that the second group is the cleaner one."""
-    from ..construction.snapshot import normalise
     from ..models.imagenet_names import imagenet_class_names
+
+    return _named_in(dataset.split(split), imagenet_class_names(), "gold named in an ImageNet class", "gold named in no ImageNet class")
+
+
+def named_by_captions(dataset, captions: Iterable[str], splits: Sequence[str] = ("train", "val")) -> dict[str, list[Instance]]:
+    """The instances of `splits` whose gold entity's name occurs, as whole words, in one of the
+    pretraining `captions` or not. Only test entities are kept out of the sample CLIP's corpus, so
+    on the other splits these are the entities the zero-shot model saw named beside a picture (as
+    OpenAI's CLIP saw the web's entities), against those it never saw named (every test one)."""
+    members = [inst for split in splits for inst in dataset.split(split)]
+    return _named_in(members, captions, "gold named in a pretraining caption", "gold named in no pretraining caption")
+
+
+def _named_in(members: list[Instance], texts: Iterable[str], named_group: str, unnamed_group: str) -> dict[str, list[Instance]]:
+    """`members` split by whether their gold entity's name occurs, as whole words, in one of `texts`
+    (`pretrain_corpus.names_in`, the matcher the corpus exclusion uses)."""
+    from ..construction.snapshot import normalise
     from ..models.pretrain_corpus import names_in
 
-    members = dataset.split(split)
     golds = {normalise(inst.gold.name) for inst in members} - {""}
-    named = {name for class_name in imagenet_class_names() for name in names_in(class_name, golds)}
-    groups: dict[str, list[Instance]] = {"gold named in an ImageNet class": [], "gold named in no ImageNet class": []}
+    named = {name for text in texts for name in names_in(text, golds)}
+    groups: dict[str, list[Instance]] = {named_group: [], unnamed_group: []}
     for inst in members:
-        in_a_class = normalise(inst.gold.name) in named
-        groups["gold named in an ImageNet class" if in_a_class else "gold named in no ImageNet class"].append(inst)
+        groups[named_group if normalise(inst.gold.name) in named else unnamed_group].append(inst)
     return groups
 
 
