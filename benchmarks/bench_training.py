@@ -14,7 +14,8 @@ Targets (issue 6):
    pictures). The first step of a run (worker start-up) is reported but not in the ratio.
 
 GPU-capable: `--device cuda` (the default when CUDA is present) runs the same code with bf16
-autocast in both steps. No GPU was lent while this was written, so only CPU figures exist.
+autocast in both steps. `gpu_check.sh` runs this comparison on a GPU (H200 figures:
+`results/gpu_check-NVIDIA-H200.json`).
 
     python benchmarks/bench_training.py [--device cpu|cuda] [--model NAME] [--batch N] [--rounds N]
 """
