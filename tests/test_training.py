@@ -154,6 +154,32 @@ def test_collate_builds_one_pool_with_golds_and_hard_negatives(synthetic, tiny):
         assert torch.equal(batch.entity_text[batch.entity_text_row[batch.targets]], expected)
 
 
+def test_a_micro_batch_pins_every_tensor_for_the_copy_to_a_gpu(synthetic, tiny, monkeypatch):
+    # DataLoader(pin_memory=True) calls MicroBatch.pin_memory on CUDA machines; CPU-only torch
+    # cannot pin, so the page-locking itself is replaced by a marked copy
+    def pinned(tensor):
+        copy = tensor.clone()
+        copy.was_pinned = True
+        return copy
+
+    examples = build_examples(synthetic, synthetic.split("train"), TASK_NAMES)
+    texts = TextStore({t for e in examples for t in _texts(e)}, tiny.tokenizer)
+    images = ImageStore(instance_pictures(synthetic, [e.instance for e in examples]), tiny.preprocess)
+    batch = collate(epoch_plan(examples, seed=0, epoch=0, hard_negatives=-1)[:6], examples, texts, images)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pinned)
+    moved = batch.pin_memory()
+
+    def tensors(b):
+        for name, value in vars(b).items():
+            for tensor in (value.values() if isinstance(value, dict) else [value]):
+                if isinstance(tensor, torch.Tensor):
+                    yield name, tensor
+
+    assert moved.instance_ids == batch.instance_ids
+    before, after = list(tensors(batch)), list(tensors(moved))
+    assert [n for n, _ in before] == [n for n, _ in after] and len(after) >= 8
+    assert all(getattr(t, "was_pinned", False) and torch.equal(t, u) for (_, t), (_, u) in zip(after, before))
+
 def _texts(example):
     from m3el_lib.models.encoders import entity_text, mention_text
 

@@ -162,11 +162,16 @@ def _select(inputs: Inputs, rows: torch.Tensor) -> Inputs:
 
 
 def to_device(inputs: Inputs, device: str | torch.device) -> Inputs:
+    return map_inputs(inputs, lambda tensor: tensor.to(device, non_blocking=True))
+
+
+def map_inputs(inputs: Inputs, move: Callable[[torch.Tensor], torch.Tensor]) -> Inputs:
+    """`move` applied to every tensor of `inputs` (one tensor, a dict of them, or None)."""
     if inputs is None:
         return None
     if isinstance(inputs, dict):
-        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
-    return inputs.to(device, non_blocking=True)
+        return {k: move(v) for k, v in inputs.items()}
+    return move(inputs)
 
 
 class TextStore:
@@ -372,9 +377,17 @@ class MicroBatch:
         return sum(0 if inputs is None else int(_rows(inputs)) for inputs in (self.mention_image, self.entity_image))
 
     def to(self, device: str | torch.device) -> "MicroBatch":
+        return self._map(lambda tensor: tensor.to(device, non_blocking=True))
+
+    def pin_memory(self) -> "MicroBatch":
+        """Page-locked copies (DataLoader's pin_memory calls this): the copy to a GPU then runs
+        asynchronously instead of stalling the step."""
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, move: Callable[[torch.Tensor], torch.Tensor]) -> "MicroBatch":
         moved = {}
         for name, value in self.__dict__.items():
-            moved[name] = value if name == "instance_ids" else to_device(value, device)
+            moved[name] = value if name == "instance_ids" else map_inputs(value, move)
         return MicroBatch(**moved)
 
 
@@ -459,14 +472,16 @@ class MicroBatchDataset(TorchDataset):
         return collate(self.batches[index], self.examples, self.texts, self.images, self.both_entity_views)
 
 
-def batch_loader(dataset: MicroBatchDataset, num_workers: int) -> Iterable[MicroBatch]:
-    """Micro-batches in order; with workers they are built (pictures decoded) ahead of the step."""
+def batch_loader(dataset: MicroBatchDataset, num_workers: int, pin_memory: bool = False) -> Iterable[MicroBatch]:
+    """Micro-batches in order; with workers they are built (pictures decoded) ahead of the step,
+    and with `pin_memory` (for a CUDA device) handed over page-locked."""
     if num_workers <= 0:
         return (dataset[i] for i in range(len(dataset)))
     # Its own generator: otherwise creating the loader draws worker seeds from the global RNG,
     # and a resumed run (which creates one mid-epoch) would drift from an uninterrupted one.
     return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_identity,
-                      prefetch_factor=4, persistent_workers=False, generator=torch.Generator().manual_seed(0))
+                      prefetch_factor=4, persistent_workers=False, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(0))
 
 
 def _identity(item: MicroBatch) -> MicroBatch:

@@ -296,7 +296,7 @@ class Trainer:
         ]
         workers = self.config.num_workers if self.images.mode == "stream" else 0
         dataset = MicroBatchDataset(mine, self.examples, self.texts, self.images, both_entity_views=self.config.entity_alignment > 0)
-        return batch_loader(dataset, workers)
+        return batch_loader(dataset, workers, pin_memory=self.device.type == "cuda")
 
     def train_step(self, batches: Sequence[Any]) -> dict[str, float]:
         """One optimiser step over this process's micro-batches (already on the device)."""
