@@ -96,6 +96,7 @@ def training_check(p: dict, release: str, workdir: Path) -> dict[str, float]:
     seconds = sum(r["step_seconds"] for r in steady)
     # a DataLoader (its workers) starts with each epoch: this check's epochs are ~12 steps, the
     # release's ~370, so the wait after each epoch's first step is reported beside the overall one
+    starts = [r for i, r in enumerate(rows) if i and r["epoch"] != rows[i - 1]["epoch"]]
     within = [r for i, r in enumerate(rows) if i and r["epoch"] == rows[i - 1]["epoch"]] or steady
     return {
         "steps": len(rows), "examples_per_step": p["batch"], "train_examples": len(trainer.examples),
@@ -105,10 +106,9 @@ def training_check(p: dict, release: str, workdir: Path) -> dict[str, float]:
         "pictures_per_s": sum(r["pictures"] for r in steady) / seconds,
         "compute_pictures_per_s": sum(r["pictures"] for r in steady) / sum(r["step_seconds"] - r["data_seconds"] for r in steady),
         "data_wait_share": sum(r["data_seconds"] for r in steady) / seconds,
-        "epochs": len({r["epoch"] for r in rows}),
+        "epochs": len(starts) + 1,
         "data_wait_share_within_epoch": sum(r["data_seconds"] for r in within) / sum(r["step_seconds"] for r in within),
-        "epoch_first_step_s": statistics.median(r["step_seconds"] for i, r in enumerate(rows) if i and r["epoch"] != rows[i - 1]["epoch"])
-        if len({r["epoch"] for r in rows}) > 1 else float("nan"),
+        "epoch_first_step_s": statistics.median(r["step_seconds"] for r in starts) if starts else float("nan"),
         "workers": p["workers"], **_gpu_memory(p["device"]),
     }
 

@@ -107,6 +107,12 @@ def test_full_run_needs_come_from_recorded_gpu_figures_else_cpu_ones_marked_as_e
     assert all("measured on NVIDIA H200" in r["basis"] for r in rows.values())
     hours = next(r for q, r in rows.items() if "epochs" in q)
     assert hours["value"] == pytest.approx((79_625 * 0.5 // 128) * 10 * 0.5 / 3600, abs=0.01)
+    assert not any("first step left out" in q for q in rows)  # a check from before that figure: no row for it
+    gpu["training"].update(data_wait_share=0.3, data_wait_share_within_epoch=0.002, epochs=3)
+    (tmp_path / "gpu_check-NVIDIA-H200.json").write_text(json.dumps(gpu))
+    rows = {r["quantity"]: r for r in measured_full_run_needs(tmp_path, epochs=10, train_share=0.5)}
+    within = next(r for q, r in rows.items() if "first step left out (3 loader starts)" in q)
+    assert within["value"] == pytest.approx(0.2) and rows["training: share of the step waiting on data"]["value"] == pytest.approx(30.0)
 
 
 def test_seen_in_training_splits_by_the_gold_entity(tmp_path):

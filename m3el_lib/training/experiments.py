@@ -252,11 +252,11 @@ def measured_full_run_needs(results_dir: Path | str = RESULTS_DIR, epochs: int =
             _row("training: seconds per step (full preset, batch %d)" % train["examples_per_step"], train["median_step_s"], "s", basis),
             _row(f"training: {epochs} epochs on {train_examples:,.0f} examples, one GPU", steps * train["median_step_s"] / 3600, "GPU hours", basis),
             _row("training: peak GPU memory", train.get("peak_allocated_gib", float("nan")), "GiB", basis),
-            _row("training: share of the step waiting on data", train["data_wait_share"], "", basis),
+            _row("training: share of the step waiting on data", 100 * train["data_wait_share"], "%", basis),
         ]
         if "data_wait_share_within_epoch" in train:  # workers start with each epoch; the check's epochs are short
             rows.append(_row(f"training: share waiting on data, each epoch's first step left out ({train['epochs']} loader starts)",
-                             train["data_wait_share_within_epoch"], "", basis))
+                             100 * train["data_wait_share_within_epoch"], "%", basis))
         rows += [
             _row("data pipeline / training step (pictures per second)", found["pipeline_over_step"], "x", basis),
             _row("engine step / bare open_clip step", step["ratio"], "x", basis),
