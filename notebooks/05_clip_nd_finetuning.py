@@ -246,7 +246,8 @@ needs = pd.DataFrame(measured_full_run_needs(epochs=full_history["config"]["epoc
 if needs.empty:
     print("no benchmark figures recorded under benchmarks/results/")
 else:
-    display(needs.set_index("quantity"))
+    with pd.option_context("display.max_colwidth", None):  # the basis names file, device and model: show it whole
+        display(needs.set_index("quantity"))
 
 # %% [markdown]
 # Per-example encodes come from the sample (4 candidates per instance). The release's candidate
