@@ -66,6 +66,7 @@ def test_same_corpus_and_seed_give_the_same_weights_cached_or_not(cli_run, monke
     assert state_dict_hash(load_file(fresh.weights_path)) == first
     other_seed = pretrain(out.parent / "seed1", PretrainConfig(**SLICE, seed=1))
     assert state_dict_hash(load_file(other_seed.weights_path)) != first
+    assert other_seed.summary["features_from_cache"]  # its heads start elsewhere; the locked towers' features are the same
 
 
 def test_the_sample_model_loads_the_pretrained_weights(cli_run, monkeypatch):

@@ -78,7 +78,7 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
     """Pretrain the sample dual encoder on the corpus; write weights, corpus.jsonl, history, provenance."""
     from ..data.provenance import write_provenance
     from ..training.checkpoint import seed_everything
-    from ..training.data import TextStore, cached
+    from ..training.data import TextStore, _was_cached, cached
     from ..training.engine import lr_factor
     from ..training.towers import Towers, set_trainable
     from .loading import SAMPLE_MODEL, load_model
@@ -96,21 +96,20 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
     model = loaded.model.eval()
     image_split, text_split = set_trainable(model, "last", 0, config.unlocked_text_blocks)
     towers = Towers(model, image_split, text_split, precomputed=True)
+    image_id, text_id = _locked_ids(model, image_split, text_split)
+    keys = [p.sha256 for p in corpus.pairs]
+    image_cache = _cache_path("image", image_id, keys + [repr(loaded.preprocess)]) if config.cache_features else None
     timings: dict[str, float] = {"load": time.perf_counter() - wall}
 
     started = time.perf_counter()
-    keys = [p.sha256 for p in corpus.pairs]
     with stage("encode"):
-        image_features, _ = cached(
-            _cache_path("image", loaded, config, keys + [repr(loaded.preprocess)]) if config.cache_features else None,
-            keys, lambda: (_image_prefix(corpus, loaded.preprocess, towers), set()),
-        )
+        image_features, _ = cached(image_cache, keys, lambda: (_image_prefix(corpus, loaded.preprocess, towers), set()))
     timings["image_features"] = time.perf_counter() - started
     started = time.perf_counter()
     captions = [p.caption for p in corpus.pairs]
     with stage("encode"):
         texts = TextStore(captions, loaded.tokenizer, prefix=towers.text_prefix,
-                          cache=_cache_path("text", loaded, config, sorted(set(captions))) if config.cache_features else None)
+                          cache=_cache_path("text", text_id, sorted(set(captions))) if config.cache_features else None)
     timings["text_features"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -156,7 +155,7 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
         "trainable_parameters": sum(p.numel() for p in trainable),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
         "cpu_seconds": round(time.process_time() - cpu, 2),
-        "features_from_cache": bool(texts.from_cache and _was_cached_image(config, loaded, keys)),
+        "features_from_cache": bool(texts.from_cache and image_cache is not None and _was_cached(image_cache)),
         "final": history[-1],
     }
     write_corpus_jsonl(out / "corpus.jsonl", corpus)
@@ -210,17 +209,21 @@ def _image_prefix(corpus: Corpus, preprocess: Any, towers: Any, chunk: int = 64)
     return torch.cat(parts)
 
 
-def _cache_path(kind: str, loaded: Any, config: PretrainConfig, keys: list[str]) -> Path:
-    digest = hashlib.sha256(f"{kind}\0{loaded.weights_id}\0{config.unlocked_text_blocks if kind == 'text' else 0}\0".encode())
+def _locked_ids(model: torch.nn.Module, image_split: Any, text_split: Any) -> tuple[str, str]:
+    """Digests of the locked image trunk and text tower (`prefix_store.frozen_digest`): what the
+    cached features depend on. The heads are left out, so every seed shares one feature cache."""
+    from .prefix_store import frozen_digest
+
+    text_tower = torch.nn.ModuleList([m for n, m in model.named_children() if n != "visual"])
+    return (frozen_digest(image_split.frozen_tower, image_split.trainable_modules(), f"image|{image_split.kind}|{image_split.blocks}"),
+            frozen_digest(text_tower, text_split.trainable_modules(), f"text|{type(text_split).__name__}|{text_split.blocks}"))
+
+
+def _cache_path(kind: str, locked_id: str, keys: list[str]) -> Path:
+    digest = hashlib.sha256(f"{kind}\0{locked_id}\0".encode())
     for key in keys:
         digest.update(key.encode() + b"\0")
     return paths.cache_dir() / "pretrain" / f"{kind}-{digest.hexdigest()[:32]}.pt"
-
-
-def _was_cached_image(config: PretrainConfig, loaded: Any, keys: list[str]) -> bool:
-    from ..training.data import _was_cached
-
-    return config.cache_features and _was_cached(_cache_path("image", loaded, config, keys + [repr(loaded.preprocess)]))
 
 
 def _count(values: Any) -> dict[str, int]:
