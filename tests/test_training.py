@@ -180,6 +180,7 @@ def test_a_micro_batch_pins_every_tensor_for_the_copy_to_a_gpu(synthetic, tiny, 
     assert [n for n, _ in before] == [n for n, _ in after] and len(after) >= 8
     assert all(getattr(t, "was_pinned", False) and torch.equal(t, u) for (_, t), (_, u) in zip(after, before))
 
+
 def _texts(example):
     from m3el_lib.models.encoders import entity_text, mention_text
 

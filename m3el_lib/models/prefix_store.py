@@ -93,9 +93,19 @@ def default_store_root() -> Path:
 def picture_table(cut: Any, preprocess: Any, root: Path | None = None) -> PrefixTable:
     """The store of picture prefixes at `cut` (an image `Split` or `TrunkCut`: `frozen_tower`,
     `kind`, `blocks`, `trainable_modules`) under `preprocess`, named by the frozen weights."""
-    salt = f"image|{cut.kind}|{cut.blocks}|{preprocess!r}"
-    digest = frozen_digest(cut.frozen_tower, cut.trainable_modules(), salt)
-    return PrefixTable((root or default_store_root()) / f"image-{digest[:32]}.pt")
+    return PrefixTable((root or default_store_root()) / f"image-{image_digest(cut, preprocess)[:32]}.pt")
+
+
+def image_digest(cut: Any, preprocess: Any) -> str:
+    """What a picture's prefix output at `cut` depends on: the frozen weights and the transform."""
+    return frozen_digest(cut.frozen_tower, cut.trainable_modules(), f"image|{cut.kind}|{cut.blocks}|{preprocess!r}")
+
+
+def text_digest(model: nn.Module, text_split: Any) -> str:
+    """What a text's prefix output at `text_split` depends on: the text tower's frozen weights
+    (every part of `model` but its `visual` tower) and the cut."""
+    tower = nn.ModuleList([m for n, m in model.named_children() if n != "visual"])
+    return frozen_digest(tower, text_split.trainable_modules(), f"text|{type(text_split).__name__}|{text_split.blocks}")
 
 
 class PicturePrefixes:

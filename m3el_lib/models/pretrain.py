@@ -41,6 +41,7 @@ from .. import config as paths
 from ..fsutil import atomic_write_json, atomic_write_with
 from ..timing import stage, timed
 from .loading import SAMPLE_CLIP_TAG, WEIGHTS_FILE, default_output_dir, default_weights_path, weights_hash  # noqa: F401 - where `m3el pretrain` writes
+from .prefix_store import image_digest, text_digest
 from .pretrain_corpus import CORPUS_DIR, Corpus, load_corpus
 
 
@@ -96,9 +97,9 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
     model = loaded.model.eval()
     image_split, text_split = set_trainable(model, "last", 0, config.unlocked_text_blocks)
     towers = Towers(model, image_split, text_split, precomputed=True)
-    image_id, text_id = _locked_ids(model, image_split, text_split)
     keys = [p.sha256 for p in corpus.pairs]
-    image_cache = _cache_path("image", image_id, keys + [repr(loaded.preprocess)]) if config.cache_features else None
+    # named by the locked towers only (not the heads): every seed shares these features
+    image_cache = _cache_path("image", image_digest(image_split, loaded.preprocess), keys) if config.cache_features else None
     timings: dict[str, float] = {"load": time.perf_counter() - wall}
 
     started = time.perf_counter()
@@ -109,7 +110,7 @@ def pretrain(out_dir: Path | str | None = None, config: PretrainConfig | None = 
     captions = [p.caption for p in corpus.pairs]
     with stage("encode"):
         texts = TextStore(captions, loaded.tokenizer, prefix=towers.text_prefix,
-                          cache=_cache_path("text", text_id, sorted(set(captions))) if config.cache_features else None)
+                          cache=_cache_path("text", text_digest(model, text_split), sorted(set(captions))) if config.cache_features else None)
     timings["text_features"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -207,16 +208,6 @@ def _image_prefix(corpus: Corpus, preprocess: Any, towers: Any, chunk: int = 64)
             raise ValueError(f"corpus pictures {[keys[i] for i in unusable]} did not decode")
         parts.append(run_image_tower(towers.model.visual, towers.image_prefix, pixels, "cpu"))
     return torch.cat(parts)
-
-
-def _locked_ids(model: torch.nn.Module, image_split: Any, text_split: Any) -> tuple[str, str]:
-    """Digests of the locked image trunk and text tower (`prefix_store.frozen_digest`): what the
-    cached features depend on. The heads are left out, so every seed shares one feature cache."""
-    from .prefix_store import frozen_digest
-
-    text_tower = torch.nn.ModuleList([m for n, m in model.named_children() if n != "visual"])
-    return (frozen_digest(image_split.frozen_tower, image_split.trainable_modules(), f"image|{image_split.kind}|{image_split.blocks}"),
-            frozen_digest(text_tower, text_split.trainable_modules(), f"text|{type(text_split).__name__}|{text_split.blocks}"))
 
 
 def _cache_path(kind: str, locked_id: str, keys: list[str]) -> Path:

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from torch import nn
 
 from ..models.encoders import in_length_order
-from ..models.prefix_store import PicturePrefixes, PrefixTable, default_store_root, frozen_digest, picture_table
+from ..models.prefix_store import PicturePrefixes, PrefixTable, default_store_root, picture_table, text_digest
 from ..timing import stage
 from .config import TrainConfig
 from .towers import set_trainable
@@ -41,12 +40,10 @@ class SuffixEncoder:
         text_blocks = None if run_config.unlocked_text_blocks < 0 else run_config.unlocked_text_blocks
         self.image_split, self.text_split = set_trainable(loaded.model, run_config.trainable, run_config.unlocked_blocks, text_blocks)
         root = store_root or default_store_root()
-        text_salt = f"text|{type(self.text_split).__name__}|{self.text_split.blocks}"
-        text_tower = nn.ModuleList([m for n, m in loaded.model.named_children() if n != "visual"])
         # named by the frozen weights: a training run (before its first step) and every checkpoint it writes share it
         image_table = picture_table(self.image_split, loaded.preprocess, root) if persist else PrefixTable(None)
         self.pictures = PicturePrefixes(image_table, self.image_split.prefix, loaded.model.visual, loaded.preprocess, loaded.device)
-        self.text_table = PrefixTable(root / f"text-{frozen_digest(text_tower, self.text_split.trainable_modules(), text_salt)[:32]}.pt" if persist else None)
+        self.text_table = PrefixTable(root / f"text-{text_digest(loaded.model, self.text_split)[:32]}.pt" if persist else None)
 
     def __getattr__(self, name: str) -> Any:  # name, weights_id, preprocess, tokenizer, device, model, ...
         return getattr(self.loaded, name)
