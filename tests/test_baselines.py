@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +146,22 @@ def test_profile_models_are_the_sample_dual_encoder_and_zero_shot_clip():
     assert baselines.profile_model_spec("full") == ModelSpec("ViT-B-32", "openai")
     names = [name for name, _ in baselines.baseline_scorers("full", [ModelSpec("ViT-B-16", "openai")])]
     assert names == [baselines.CHANCE, baselines.TFIDF, baselines.MINILM, baselines.EFFICIENTNET, "ViT-B-32", "ViT-B-16"]
+
+
+def test_cli_evaluate_keeps_a_result_per_dataset_and_mode(tmp_path, capsys):
+    """Two datasets in folders of the same name, at the same split, and the same one with the full-KB
+    mode: three result files, none overwriting another (each file's provenance names its data)."""
+    first = load_dataset(write_synthetic_dataset(tmp_path / "a" / "data", n=12, seed=0))
+    second = load_dataset(write_synthetic_dataset(tmp_path / "b" / "data", n=12, seed=1))
+    assert first.checksum != second.checksum
+    written = []
+    for dataset, extra in ((first, []), (second, []), (first, ["--full-kb"])):
+        assert main(["evaluate", "--model", "m3el-tiny-random", "--data", str(dataset.root), "--bootstrap", "10", *extra]) == 0
+        written.append(next(Path(line.removeprefix("wrote ")) for line in capsys.readouterr().err.splitlines()
+                            if line.startswith("wrote ") and line.endswith(".json")))
+    assert len(set(written)) == 3 and all(path.is_file() for path in written)
+    for path, dataset in zip(written, (first, second, first)):
+        assert f"-data-{dataset.checksum[:8]}-" in path.name
+        provenance = json.loads(path.with_name(path.name + ".provenance.json").read_text())
+        assert provenance["data_checksum"] == dataset.checksum
+    assert written[2].name.endswith("-full-kb.json") and "full-kb" in json.loads(written[2].read_text())["results"]

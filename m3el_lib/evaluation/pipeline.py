@@ -4,6 +4,7 @@ results with provenance. Called by `m3el evaluate`, the baselines chapter and th
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -61,7 +62,9 @@ def run_model_evaluation(
     `trained_with`: the config of the run that wrote `checkpoint`; when that run froze a prefix,
     only what it trained is run, on stored prefix outputs (`training.suffix_encoder`).
 
-    Results go to `config.results_dir(profile)/evaluations/<model>-<weights id>-<split>.{json,csv}`.
+    Results go to `config.results_dir(profile)/evaluations/<result_stem(...)>.{json,csv}`: one file
+    per model weights, dataset (folder name and content), split and scoring mode, so evaluating
+    another dataset, or the same one with `full_kb`, never overwrites an earlier result.
     """
     dataset = open_dataset(data, profile)
     split = split or default_split(dataset.instances)
@@ -74,9 +77,16 @@ def run_model_evaluation(
             "dataset": str(dataset.root), "split": split, "full_kb": full_kb, "n_bootstrap": n_bootstrap,
             "seed": seed, "ties": result.ties, "weights_id": lm.weights_id,
         }
-        stem = f"{model}-{lm.weights_id[:12]}-{split}".replace("/", "-")
+        stem = result_stem(model, lm.weights_id, dataset.root, dataset.checksum, split, full_kb)
         paths = save_result(result, config.results_dir(profile) / "evaluations", stem, parameters, profile)
     return result, paths
+
+
+def result_stem(model: str, weights_id: str, dataset_root: Path | str, data_checksum: str, split: str, full_kb: bool) -> str:
+    """`<model>-<weights id>-<dataset folder>-<data checksum>-<split>[-full-kb]`, safe as a file name:
+    "m3el-mini-dual-4e51e6ef41fe-m3el-mini-d9eaf7a2-test"."""
+    parts = [model, weights_id[:12], Path(dataset_root).name or "data", data_checksum[:8], split] + (["full-kb"] if full_kb else [])
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))
 
 
 @dataclass
