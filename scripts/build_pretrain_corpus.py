@@ -25,13 +25,20 @@ real text from the package, never a template filled with names from M³EL-mini:
 * `fonts-symbola`: the same Unicode emoji (code points with the `Emoji` property of Unicode's
   `emoji-data.txt`) as Symbola draws them, black line drawings, with their Unicode character names;
 * `kgeography-data`: every flag a map file lists, captioned "flag of <division>", and
-  every map, captioned "map of <map>: <its divisions>" (names as the map files spell them).
+  every map, captioned "map of <map>: <its divisions>" (names as the map files spell them);
+* `gcompris-qt-data`: the pictures of GCompris's activities, read from its Qt resource bundles
+  as the snapshot reads them (`gcompris_pictures`: the same bundles of puzzle pieces and
+  backdrops left out), captioned by the words of their file name, numbers dropped, and their
+  folder where it says more than the activity's layout: "juche tower (monuments)", "drum kit".
+  Names under three letters ("wr", a chess piece) are left out. SVG pictures are rendered with
+  cairosvg, as the snapshot renders them (`.venv/bin/pip install cairosvg==2.9.1`).
 
 Exclusions, in this order, each counted in `corpus.json`:
 1. a picture whose source file a snapshot picture uses (same package folder and path), or whose
    source bytes equal such a file's, or that the snapshot cuts one of its pictures from (a
    KGeography map it recolours for a division), or an emoji whose code point the snapshot draws
-   (in any font);
+   (in any font); for GCompris, the member of a resource bundle the snapshot uses (the bundle's
+   other pictures are separate files);
 2. a caption that names the gold entity of any M³EL-mini *test* instance (its normalised name
    as whole words; test entities are disjoint from training ones, the split is by entity);
 3. a picture identical (sha256 of our JPEG) or near-identical (16x16 grey, mirrored too: mean
@@ -69,12 +76,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from build_snapshot import gcompris_file, render_svg_bytes  # noqa: E402
 from build_snapshot import to_jpeg as snapshot_jpeg  # noqa: E402
+from snapshot_sources import debian_licence, gcompris_pictures, picture_words  # noqa: E402
 from m3el_lib.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes  # noqa: E402
 from m3el_lib.models.pretrain_corpus import (  # noqa: E402
     CORPUS_DIR,
     HELDOUT_PERCENT,
     fingerprints,
+    is_bundle_member,
     is_heldout,
     names_in,
     near_duplicate_of,
@@ -89,6 +99,7 @@ DEBIAN = {
     "fonts-noto-color-emoji": "2.042-0+deb12u1",
     "kgeography-data": "4:22.12.3-1",
     "fonts-symbola": "2.60-1.1",
+    "gcompris-qt-data": "3.1-2",  # the snapshot's version: its exclusions name the same bundle members
     "unicode-data": "15.0.0-1",  # captions only: the CLDR names of emoji sequences
 }
 CONTENT_ROOTS = {  # where each package keeps its pictures; paths in the corpus are relative to it
@@ -97,6 +108,7 @@ CONTENT_ROOTS = {  # where each package keeps its pictures; paths in the corpus 
     "noto-emoji": ("fonts-noto-color-emoji", "usr/share/fonts/truetype/noto"),
     "kgeography": ("kgeography-data", "usr/share/kgeography"),
     "symbola": ("fonts-symbola", "usr/share/fonts/truetype/ancient-scripts"),
+    "gcompris": ("gcompris-qt-data", "usr/share/gcompris-qt/rcc"),  # paths: "<bundle>.rcc#<path inside it>"
 }
 TEXT_INPUTS = {"unicode": ("unicode-data", "usr/share/unicode/emoji")}  # no pictures: caption text only
 LICENCES = {
@@ -105,6 +117,7 @@ LICENCES = {
     "noto-emoji": "SIL Open Font License 1.1 (Noto Color Emoji, Debian fonts-noto-color-emoji)",
     "kgeography": "GPL-2.0-or-later (KGeography maps and flags, Debian kgeography-data)",
     "symbola": "Free for any use (Symbola font by George Douros, Debian fonts-symbola)",
+    "gcompris": "Per file, from debian/copyright (GCompris, Debian gcompris-qt-data)",
 }
 # Emoji sequence names: Unicode data files, Unicode License v3 (Debian unicode-data).
 # Left out: generated backgrounds and patterns, 1,378 near-identical stars, and user-interface icons
@@ -129,6 +142,7 @@ class Candidate:
     source_path: str  # relative to the package's content root
     caption: str
     load: Callable[[], Image.Image]
+    licence: str = ""  # when the source's licence is per file; else LICENCES[origin]
 
 
 # ---------------------------------------------------------------- inputs
@@ -301,6 +315,34 @@ def kgeography(root: Path) -> list[Candidate]:
     return found
 
 
+def gcompris(root: Path, copyright_text: str) -> list[Candidate]:
+    """GCompris's activity pictures (the snapshot's reading of its bundles), by file name and folder."""
+    found = []
+    for bundle, inner in gcompris_pictures(root):
+        caption = gcompris_caption(inner)
+        if len(caption.partition(" (")[0]) < 3:
+            continue
+        licence = debian_licence(copyright_text, inner.removeprefix("gcompris/")) or "see debian/copyright"
+        found.append(Candidate("gcompris", f"{bundle}#{inner}", caption, lambda b=bundle, i=inner: _gcompris_image(root, b, i),
+                               f"{licence} (GCompris, Debian gcompris-qt-data)"))
+    return found
+
+
+def gcompris_caption(inner: str) -> str:
+    """"…/categorization/resource/images/monuments/jucheTower.webp" -> "juche tower (monuments)"."""
+    words = [re.sub(r"\d+$", "", word) for word in picture_words(inner).split()]
+    caption = " ".join(word for word in words if len(word) > 1)
+    folder = PurePosixPath(inner).parent.name
+    if folder not in ("resource", "images") and not folder.startswith("words"):  # the activity's layout, not the picture
+        caption += f" ({_words(folder)})"
+    return caption.strip()
+
+
+def _gcompris_image(root: Path, bundle: str, inner: str) -> Image.Image:
+    data = gcompris_file(root, f"{bundle}#{inner}")
+    return render_svg_bytes(data) if inner.lower().endswith(".svg") else Image.open(io.BytesIO(data))
+
+
 # ---------------------------------------------------------------- pictures
 
 
@@ -317,10 +359,25 @@ def used_source_bytes(roots: dict[str, Path], used: set[tuple[str, str]]) -> set
     """sha256 of every source file the snapshot uses that is in one of our packages."""
     digests = set()
     for origin, path in used:
-        file = roots.get(origin, Path("/nonexistent")) / path
-        if file.is_file():
-            digests.add(hashlib.sha256(file.read_bytes()).hexdigest())
+        data = source_bytes(roots, origin, path)
+        if data is not None:
+            digests.add(hashlib.sha256(data).hexdigest())
     return digests
+
+
+def source_bytes(roots: dict[str, Path], origin: str, path: str) -> bytes | None:
+    """The bytes of a source file under its package's content root (a bundle member's for
+    "<bundle>.rcc#<inner>"), or None when there is no such file."""
+    root = roots.get(origin)
+    if root is None:
+        return None
+    if is_bundle_member(path):
+        try:
+            return gcompris_file(root, path)
+        except (OSError, KeyError, ValueError):
+            return None
+    file = root / path
+    return file.read_bytes() if file.is_file() else None
 
 
 def build(src: Path | None, out: Path, work: Path) -> dict:
@@ -339,16 +396,17 @@ def build(src: Path | None, out: Path, work: Path) -> dict:
     known_sha = {sha256_bytes(p.read_bytes()) for p in (sample.root / "images").glob("*.jpg")}
 
     candidates = (openclipart(roots["openclipart"]) + tuxpaint(roots["tuxpaint"]) + emoji(roots["noto-emoji"]) + kgeography(roots["kgeography"])
-                  + emoji_sequences(roots["noto-emoji"], roots["unicode"]) + symbola(roots["symbola"], roots["unicode"]))
+                  + emoji_sequences(roots["noto-emoji"], roots["unicode"]) + symbola(roots["symbola"], roots["unicode"])
+                  + gcompris(roots["gcompris"], (work / "gcompris-qt-data/usr/share/doc/gcompris-qt-data/copyright").read_text(encoding="utf-8")))
     counts = {"candidates": len(candidates), "excluded_snapshot_source": 0, "excluded_test_entity_caption": 0,
               "excluded_sample_picture": 0, "excluded_duplicate": 0, "unreadable": 0}
     kept, n_kept = np.zeros((len(candidates), 16, 16), dtype=np.float32), 0
     seen_sha: set[str] = set()
     pairs, pictures = [], {}
     for cand in candidates:
-        source_file = roots[cand.origin] / cand.source_path
+        data = source_bytes(roots, cand.origin, cand.source_path)
         if uses_snapshot_source(cand.origin, cand.source_path, used, used_paths) or (
-            source_file.is_file() and hashlib.sha256(source_file.read_bytes()).hexdigest() in used_bytes
+            data is not None and hashlib.sha256(data).hexdigest() in used_bytes
         ):
             counts["excluded_snapshot_source"] += 1
             continue
@@ -374,7 +432,7 @@ def build(src: Path | None, out: Path, work: Path) -> dict:
         seen_sha.add(digest)
         pictures[digest] = jpeg
         pairs.append({"sha256": digest, "caption": cand.caption, "source": cand.origin, "source_path": cand.source_path,
-                      "licence": LICENCES[cand.origin], "split": "heldout" if is_heldout(digest) else "train"})
+                      "licence": cand.licence or LICENCES[cand.origin], "split": "heldout" if is_heldout(digest) else "train"})
     write(out, pairs, pictures, debs, work, counts, sample)
     return json.loads((out / "corpus.json").read_text())
 
@@ -455,7 +513,9 @@ the emoji Noto Color Emoji draws (pictures rendered from the font's bitmaps) and
 of the emoji sequences it draws (flags, keycaps, joined sequences; from Unicode's `emoji-test.txt`,
 Debian `unicode-data` {manifest['inputs']['unicode-data']['version']}, Unicode License v3, `LICENSES/unicode-data.copyright.txt`);
 the Unicode character names of the emoji Symbola draws (black line drawings); the division and
-map names of KGeography's map files, as "flag of ..." and "map of ...".
+map names of KGeography's map files, as "flag of ..." and "map of ..."; the file names (words,
+numbers dropped) and folders of GCompris's activity pictures, each pair with the licence its
+debian/copyright gives the file.
 """
 
 

@@ -33,7 +33,8 @@ HELDOUT_PERCENT = 5
 REQUIRED_FIELDS = ("sha256", "caption", "source", "source_path", "shard", "split")
 SPLITS = ("train", "heldout")
 MAX_PICTURE_BYTES = 2_000_000
-NEAR_DUPLICATE_GREY = 6.0  # mean grey difference (0-255) under which two pictures are the same one
+NEAR_DUPLICATE_GREY = 6.0
+BUNDLE_SUFFIXES = (".rcc",)  # archives whose members are separate source files (GCompris's Qt resource bundles)  # mean grey difference (0-255) under which two pictures are the same one
 
 
 class CorpusError(ValueError):
@@ -46,7 +47,7 @@ class Pair:
 
     sha256: str
     caption: str
-    source: str  # package short name: openclipart, tuxpaint, noto-emoji, symbola, kgeography
+    source: str  # package short name: openclipart, tuxpaint, noto-emoji, symbola, kgeography, gcompris
     source_path: str  # path (or font#codepoint) inside the package
     licence: str
     shard: str
@@ -190,10 +191,18 @@ def uses_snapshot_source(source: str, source_path: str, used: set[tuple[str, str
     for one division: "africa.png#africa.kgm:Morocco"), so the file before "#" counts as used; it
     names an emoji by its code point alone ("U+1F9E3") while the corpus names it with its font
     ("NotoColorEmoji.ttf#U+1F9E3", "Symbola_hint.ttf#U+1F9E3"): the same code point drawn by any
-    font counts as used, the cautious reading."""
-    used_files = {path.partition("#")[0] for path in used_paths}
+    font counts as used, the cautious reading. A member of a resource bundle (GCompris's Qt `.rcc`
+    archives: "usr/share/gcompris-qt/rcc/lang.rcc#.../dog.webp") is a file of its own: only that
+    member counts, not the bundle's other pictures."""
+    used_files = {path.partition("#")[0] for path in used_paths if not is_bundle_member(path)}
     file, _, part = source_path.partition("#")
     return (source, source_path) in used or source_path in used_paths or file in used_files or part in used_paths
+
+
+def is_bundle_member(path: str) -> bool:
+    """Whether `path` names a file inside an archive of separate files ("bundle.rcc#inner/path")."""
+    file, _, member = path.partition("#")
+    return file.endswith(BUNDLE_SUFFIXES) and bool(member)
 
 
 def snapshot_sources(snapshot: Path | str = config.SNAPSHOT_DIR) -> set[tuple[str, str]]:

@@ -16,12 +16,18 @@ from .stats_figures import new_figure, style
 
 
 def corpus_table(corpus: Corpus) -> pd.DataFrame:
-    """Pairs per source and split, with each source's licence."""
+    """Pairs per source and split, with each source's licences (GCompris licenses file by file)."""
     rows = pd.DataFrame([{"source": p.source, "split": p.split, "licence": p.licence} for p in corpus.pairs])
     table = rows.pivot_table(index="source", columns="split", aggfunc="size", fill_value=0)
     table["pairs"] = table.sum(axis=1)
-    table["licence"] = rows.groupby("source")["licence"].first()
+    table["licence"] = rows.groupby("source")["licence"].agg(_licences)
     return table.sort_values("pairs", ascending=False)
+
+
+def _licences(licences: pd.Series) -> str:
+    """One licence as it is; several as "<licence>: <pairs>; ...", most pairs first."""
+    counts = licences.value_counts(sort=False).sort_index().sort_values(ascending=False, kind="stable")
+    return str(counts.index[0]) if len(counts) == 1 else "; ".join(f"{licence}: {n}" for licence, n in counts.items())
 
 
 def corpus_gallery(corpus: Corpus, per_source: int = 4, seed: int = 0):
