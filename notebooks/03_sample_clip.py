@@ -27,7 +27,7 @@
 #
 # **What is locked and what learns (LiT, Zhai et al., 2022).** LiT showed that a *locked*
 # pretrained image tower with a text tower tuned to it transfers zero-shot as well as or better
-# than training both. We lock the whole EfficientNet-Lite0 image trunk (ImageNet weights): 5,000
+# than training both. We lock the whole EfficientNet-Lite0 image trunk (ImageNet weights): 6,000
 # pictures could not improve it, and a locked trunk sees each picture once, so its features are
 # computed once and cached. The MiniLM text tower is locked too (all six layers): we tune only
 # the text projection of its sentence embedding, the image head (the sample model's heads start

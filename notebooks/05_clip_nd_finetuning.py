@@ -38,7 +38,7 @@
 #
 # **Where it starts, what learns on the sample.** As the paper's CLIP_ND starts from CLIP, the
 # sample's starts from the sample's miniature CLIP (chapter 03: EfficientNet-Lite0 and MiniLM-L6
-# towers whose projections were pretrained on ~5,000 picture-caption pairs disjoint from
+# towers whose projections were pretrained on ~6,200 picture-caption pairs disjoint from
 # M³EL-mini), the zero-shot "existing model" of chapter 04. We train the image tower's last stage
 # and both projection heads (and the temperature). The frozen parts give the same output every epoch, so they are computed
 # once per text and picture (and kept on disk); each step runs only the trainable suffix. A test
