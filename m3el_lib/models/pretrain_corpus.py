@@ -33,8 +33,8 @@ HELDOUT_PERCENT = 5
 REQUIRED_FIELDS = ("sha256", "caption", "source", "source_path", "shard", "split")
 SPLITS = ("train", "heldout")
 MAX_PICTURE_BYTES = 2_000_000
-NEAR_DUPLICATE_GREY = 6.0
-BUNDLE_SUFFIXES = (".rcc",)  # archives whose members are separate source files (GCompris's Qt resource bundles)  # mean grey difference (0-255) under which two pictures are the same one
+NEAR_DUPLICATE_GREY = 6.0  # mean grey difference (0-255) under which two pictures are the same one
+BUNDLE_SUFFIXES = (".rcc",)  # archives whose members are separate source files (GCompris's Qt resource bundles)
 
 
 class CorpusError(ValueError):
@@ -192,7 +192,7 @@ def uses_snapshot_source(source: str, source_path: str, used: set[tuple[str, str
     names an emoji by its code point alone ("U+1F9E3") while the corpus names it with its font
     ("NotoColorEmoji.ttf#U+1F9E3", "Symbola_hint.ttf#U+1F9E3"): the same code point drawn by any
     font counts as used, the cautious reading. A member of a resource bundle (GCompris's Qt `.rcc`
-    archives: "usr/share/gcompris-qt/rcc/lang.rcc#.../dog.webp") is a file of its own: only that
+    archives: "algorithm.rcc#gcompris/src/activities/algorithm/resource/banana.svg") is a file of its own: only that
     member counts, not the bundle's other pictures."""
     used_files = {path.partition("#")[0] for path in used_paths if not is_bundle_member(path)}
     file, _, part = source_path.partition("#")
