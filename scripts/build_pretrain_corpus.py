@@ -79,7 +79,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from build_snapshot import gcompris_file, render_svg_bytes  # noqa: E402
 from build_snapshot import to_jpeg as snapshot_jpeg  # noqa: E402
 from snapshot_sources import debian_licence, gcompris_pictures, picture_words  # noqa: E402
-from m3el_lib.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes  # noqa: E402
+from m3el_lib.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, swap_folder_into_place  # noqa: E402
 from m3el_lib.models.pretrain_corpus import (  # noqa: E402
     CORPUS_DIR,
     HELDOUT_PERCENT,
@@ -160,6 +160,11 @@ def fetch_debs(src: Path | None, work: Path) -> dict[str, Path]:
             raise FileNotFoundError(f"{name}: no {pattern} after apt-get download")
         found[name] = hits[0]
     return found
+
+
+def debian_copyright(work: Path, package: str) -> Path:
+    """The `debian/copyright` an unpacked package ships (licences, per file for some)."""
+    return work / package / "usr/share/doc" / package / "copyright"
 
 
 def unpack(debs: dict[str, Path], work: Path) -> dict[str, Path]:
@@ -397,7 +402,7 @@ def build(src: Path | None, out: Path, work: Path) -> dict:
 
     candidates = (openclipart(roots["openclipart"]) + tuxpaint(roots["tuxpaint"]) + emoji(roots["noto-emoji"]) + kgeography(roots["kgeography"])
                   + emoji_sequences(roots["noto-emoji"], roots["unicode"]) + symbola(roots["symbola"], roots["unicode"])
-                  + gcompris(roots["gcompris"], (work / "gcompris-qt-data/usr/share/doc/gcompris-qt-data/copyright").read_text(encoding="utf-8")))
+                  + gcompris(roots["gcompris"], debian_copyright(work, "gcompris-qt-data").read_text(encoding="utf-8")))
     counts = {"candidates": len(candidates), "excluded_snapshot_source": 0, "excluded_test_entity_caption": 0,
               "excluded_sample_picture": 0, "excluded_duplicate": 0, "unreadable": 0}
     kept, n_kept = np.zeros((len(candidates), 16, 16), dtype=np.float32), 0
@@ -448,9 +453,12 @@ def deterministic_zip(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def write(out: Path, pairs: list[dict], pictures: dict[str, bytes], debs: dict[str, Path], work: Path, counts: dict, sample) -> None:
-    if (out / "shards").exists():
-        shutil.rmtree(out / "shards")
+def write(final: Path, pairs: list[dict], pictures: dict[str, bytes], debs: dict[str, Path], work: Path, counts: dict, sample) -> None:
+    """Write the whole corpus beside `final`, then swap it into place: a run killed on the way
+    leaves the previous corpus whole (and a `.<name>.building` folder the next run replaces)."""
+    out = final.parent / f".{final.name}.building"
+    if out.exists():
+        shutil.rmtree(out)
     for start in range(0, len(pairs), SHARD_PAIRS):
         shard = f"shards/pictures-{start // SHARD_PAIRS:02d}.zip"
         chunk = pairs[start : start + SHARD_PAIRS]
@@ -480,7 +488,8 @@ def write(out: Path, pairs: list[dict], pictures: dict[str, bytes], debs: dict[s
     licences = out / "LICENSES"
     licences.mkdir(parents=True, exist_ok=True)
     for package, _ in {**CONTENT_ROOTS, **TEXT_INPUTS}.values():
-        shutil.copyfile(work / package / "usr/share/doc" / package / "copyright", licences / f"{package}.copyright.txt")
+        shutil.copyfile(debian_copyright(work, package), licences / f"{package}.copyright.txt")
+    swap_folder_into_place(out, final)
 
 
 def sources_markdown(manifest: dict) -> str:
