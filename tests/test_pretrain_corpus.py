@@ -144,6 +144,20 @@ def test_a_hostile_member_name_or_record_is_refused(tmp_path):
         load_corpus(root)
 
 
+def test_a_truncated_or_foreign_index_is_one_error_naming_the_file(tmp_path):
+    """A careless copy (cut short) or another file under the index's name: a CorpusError naming the
+    index and the record where reading stopped, not a decompression traceback."""
+    root = _copy(tmp_path, limit=200)
+    index = root / "pairs.jsonl.gz"
+    whole = index.read_bytes()
+    index.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CorpusError, match=r"pairs\.jsonl\.gz: record \d+: unreadable, the file is truncated or not gzip"):
+        load_corpus(root)
+    index.write_bytes(b'{"sha256": "not gzip"}\n')
+    with pytest.raises(CorpusError, match=r"pairs\.jsonl\.gz: record 1: unreadable"):
+        load_corpus(root)
+
+
 def test_a_missing_corpus_says_how_to_build_it(tmp_path):
     with pytest.raises(CorpusError, match="build_pretrain_corpus"):
         load_corpus(tmp_path)

@@ -20,9 +20,10 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -110,23 +111,34 @@ def load_corpus(root: Path | str = CORPUS_DIR, limit: int = 0) -> Corpus:
 
 def _read_pairs(index: Path) -> list[Pair]:
     pairs = []
-    with gzip.open(index, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CorpusError(f"{index}: record {number}: invalid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise CorpusError(f"{index}: record {number}: expected an object")
-            missing = [key for key in REQUIRED_FIELDS if not isinstance(record.get(key), str) or not record.get(key)]
-            if missing:
-                raise CorpusError(f"{index}: record {number}: missing or empty {', '.join(missing)}")
-            if not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]) or record["split"] not in SPLITS:
-                raise CorpusError(f"{index}: record {number}: bad sha256 or split {record['split']!r}")
-            if not re.fullmatch(r"shards/[A-Za-z0-9_.-]+\.zip", record["shard"]):
-                raise CorpusError(f"{index}: record {number}: shard {record['shard']!r} is not a file under shards/")
-            pairs.append(Pair(**{k: record[k] for k in REQUIRED_FIELDS}, licence=str(record.get("licence", ""))))
+    for number, line in _index_lines(index):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{index}: record {number}: invalid JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise CorpusError(f"{index}: record {number}: expected an object")
+        missing = [key for key in REQUIRED_FIELDS if not isinstance(record.get(key), str) or not record.get(key)]
+        if missing:
+            raise CorpusError(f"{index}: record {number}: missing or empty {', '.join(missing)}")
+        if not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]) or record["split"] not in SPLITS:
+            raise CorpusError(f"{index}: record {number}: bad sha256 or split {record['split']!r}")
+        if not re.fullmatch(r"shards/[A-Za-z0-9_.-]+\.zip", record["shard"]):
+            raise CorpusError(f"{index}: record {number}: shard {record['shard']!r} is not a file under shards/")
+        pairs.append(Pair(**{k: record[k] for k in REQUIRED_FIELDS}, licence=str(record.get("licence", ""))))
     return pairs
+
+
+def _index_lines(index: Path) -> Iterator[tuple[int, str]]:
+    """(record number, line) of the gzipped index; a truncated, corrupt or non-gzip file is a
+    CorpusError naming the record where reading stopped."""
+    number = 0
+    try:
+        with gzip.open(index, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                yield number, line
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+        raise CorpusError(f"{index}: record {number + 1}: unreadable, the file is truncated or not gzip ({err})") from None
 
 
 def _read_shard(root: Path, shard: str, wanted: set[str]) -> dict[str, bytes]:
